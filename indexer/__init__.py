@@ -1,0 +1,1 @@
+"""Facet's batch job: catalogue dump -> product store -> vectors -> index."""

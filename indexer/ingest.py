@@ -1,0 +1,305 @@
+"""Loading a catalogue dump into the product store: batched upserts by SKU in one transaction."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import IO, Any, TypeVar, cast
+
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, text, update
+
+from indexer.catalog import CatalogRow, Rejection, read_catalog
+from indexer.dump import DumpReader
+from indexer.images import ImageSync
+from search.db import utcnow
+from search.errors import IngestAborted
+from search.models import IngestRun, Product
+
+log = logging.getLogger(__name__)
+
+PRODUCTS = cast(Table, Product.__table__)
+SEEN_TABLE = "_ingest_seen"
+T = TypeVar("T")
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did. `committed` is False when nothing was written."""
+
+    source: str
+    full: bool
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    rejected: int = 0
+    images_added: int = 0
+    images_removed: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+    committed: bool = False
+    revision: int | None = None
+    seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return self.inserted + self.updated + self.unchanged + self.rejected
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["rejections"] = [asdict(r) for r in self.rejections]
+        data["rows"] = self.rows
+        return data
+
+
+def ingest_dump(
+    engine: Engine,
+    path: Path,
+    *,
+    full: bool = False,
+    strict: bool = False,
+    batch_size: int = 2000,
+    max_reported_rejections: int = 10,
+    rejects_out: IO[str] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> IngestReport:
+    """Upsert every valid row of a dump into the product store, by SKU.
+
+    The whole dump is applied in one transaction: an interrupted or failed run leaves the
+    database as it was.
+
+    Args:
+        engine: engine of a migrated product store.
+        path: the dump (`.csv`, `.csv.gz`, `.jsonl` or `.jsonl.gz`).
+        full: the dump is the whole catalogue; active products absent from it are soft-deleted.
+        strict: any rejected row aborts the ingest and nothing is written.
+        batch_size: rows per database round trip.
+        max_reported_rejections: how many rejections the report keeps.
+        rejects_out: if given, every rejection is written there as one JSON line.
+        on_progress: called with the number of dump bytes read so far.
+
+    Returns:
+        The report; `committed` is False when `strict` rejected rows and nothing was written.
+
+    Raises:
+        DumpError: the dump cannot be read at all.
+        IngestAborted: a `full` dump had no valid row.
+    """
+    report = IngestReport(source=str(path), full=full)
+    started = utcnow()
+    clock = time.perf_counter()
+    with DumpReader(path) as reader, engine.connect() as connection:
+        _create_seen_table(connection)
+        try:
+            with connection.begin() as transaction:
+                ingest = _Ingest(connection, report, strict=strict, now=started)
+                for batch in _batched(read_catalog(reader), batch_size):
+                    for rejection in ingest.apply(batch):
+                        _record_rejection(report, rejection, max_reported_rejections, rejects_out)
+                    if on_progress is not None:
+                        on_progress(reader.bytes_read)
+                if strict and report.rejected:
+                    transaction.rollback()
+                    return _finish(report, clock)
+                if full:
+                    if report.inserted + report.updated + report.unchanged == 0:
+                        transaction.rollback()
+                        raise IngestAborted(
+                            "--full: the dump has no valid row; "
+                            "refusing to delete the whole catalogue"
+                        )
+                    report.deleted = ingest.delete_unseen()
+                report.revision = _record_run(connection, report, started)
+            report.committed = True
+        finally:
+            connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{SEEN_TABLE}")
+    return _finish(report, clock)
+
+
+def _finish(report: IngestReport, clock: float) -> IngestReport:
+    report.seconds = time.perf_counter() - clock
+    return report
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _create_seen_table(connection: Connection) -> None:
+    # The SKUs met so far live in a temporary table, not a Python set, so memory stays flat
+    # however large the dump; it also finds repeated SKUs and the products a --full dump omits.
+    connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{SEEN_TABLE}")
+    connection.exec_driver_sql(
+        f"CREATE TEMP TABLE {SEEN_TABLE} (sku TEXT PRIMARY KEY, line INTEGER NOT NULL)"
+    )
+    connection.commit()
+
+
+def _record_rejection(
+    report: IngestReport, rejection: Rejection, keep: int, out: IO[str] | None
+) -> None:
+    report.rejected += 1
+    if len(report.rejections) < keep:
+        report.rejections.append(rejection)
+    if out is not None:
+        out.write(json.dumps(asdict(rejection), ensure_ascii=False) + "\n")
+
+
+def _record_run(connection: Connection, report: IngestReport, started: Any) -> int:
+    result = connection.execute(
+        insert(IngestRun).returning(IngestRun.id),
+        {
+            "source": report.source,
+            "full": report.full,
+            "started_at": started,
+            "finished_at": utcnow(),
+            "inserted": report.inserted,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "deleted": report.deleted,
+            "rejected": report.rejected,
+        },
+    )
+    return int(result.scalar_one())
+
+
+class _Ingest:
+    """The upsert of one dump, batch by batch, on one connection inside one transaction."""
+
+    def __init__(self, connection: Connection, report: IngestReport, *, strict: bool, now: Any):
+        self.connection = connection
+        self.report = report
+        self.strict = strict
+        self.now = now
+        self.images = ImageSync(connection, now=now)
+
+    def apply(self, batch: list[CatalogRow | Rejection]) -> list[Rejection]:
+        """Apply one batch; returns its rejections (bad rows and repeated SKUs)."""
+        rows, rejections = self._dedupe(batch)
+        if self.strict and (rejections or self.report.rejected):
+            return rejections  # the ingest will be rolled back: only keep validating
+        existing = self._existing(rows)
+        inserts: list[tuple[CatalogRow, str]] = []
+        updates: list[tuple[int, CatalogRow, str]] = []
+        for row in rows:
+            fingerprint = row.fingerprint()
+            current = existing.get(row.sku)
+            if current is None:
+                inserts.append((row, fingerprint))
+            elif current[1] == fingerprint and current[2] is None:
+                self.report.unchanged += 1
+            else:
+                updates.append((current[0], row, fingerprint))
+        self._insert(inserts)
+        self._update(updates)
+        return rejections
+
+    def _dedupe(
+        self, batch: list[CatalogRow | Rejection]
+    ) -> tuple[list[CatalogRow], list[Rejection]]:
+        first_lines = self._seen_lines({item.sku for item in batch if item.sku})
+        new_seen: list[dict[str, Any]] = []
+        rows: list[CatalogRow] = []
+        rejections: list[Rejection] = []
+        for item in batch:
+            if item.sku and item.sku in first_lines:
+                reason = f"sku repeated (first on line {first_lines[item.sku]})"
+                rejections.append(Rejection(item.line, reason, item.sku))
+                continue
+            if item.sku:
+                # Rejected rows count as seen too: --full must not delete a product for a bad row.
+                first_lines[item.sku] = item.line
+                new_seen.append({"sku": item.sku, "line": item.line})
+            if isinstance(item, Rejection):
+                rejections.append(item)
+            else:
+                rows.append(item)
+        if new_seen:
+            self.connection.execute(
+                text(f"INSERT INTO {SEEN_TABLE} (sku, line) VALUES (:sku, :line)"), new_seen
+            )
+        return rows, rejections
+
+    def _seen_lines(self, skus: set[str]) -> dict[str, int]:
+        if not skus:
+            return {}
+        query = text(f"SELECT sku, line FROM {SEEN_TABLE} WHERE sku IN :skus").bindparams(
+            bindparam("skus", expanding=True)
+        )
+        return {sku: line for sku, line in self.connection.execute(query, {"skus": list(skus)})}
+
+    def _existing(self, rows: list[CatalogRow]) -> dict[str, tuple[int, str, Any]]:
+        """(id, content hash, deleted_at) of the batch's SKUs that are already stored."""
+        if not rows:
+            return {}
+        query = select(
+            PRODUCTS.c.sku, PRODUCTS.c.id, PRODUCTS.c.content_hash, PRODUCTS.c.deleted_at
+        ).where(PRODUCTS.c.sku.in_([row.sku for row in rows]))
+        return {
+            sku: (id_, hash_, deleted)
+            for sku, id_, hash_, deleted in self.connection.execute(query)
+        }
+
+    def _insert(self, inserts: list[tuple[CatalogRow, str]]) -> None:
+        if not inserts:
+            return
+        params = [
+            {**_product_values(row, fingerprint), "created_at": self.now, "updated_at": self.now}
+            for row, fingerprint in inserts
+        ]
+        statement = insert(PRODUCTS).returning(PRODUCTS.c.id, sort_by_parameter_order=True)
+        ids = self.connection.execute(statement, params).scalars().all()
+        self.report.inserted += len(ids)
+        self.report.images_added += self.images.add_new(
+            [(product_id, row.images) for product_id, (row, _) in zip(ids, inserts, strict=True)]
+        )
+
+    def _update(self, updates: list[tuple[int, CatalogRow, str]]) -> None:
+        if not updates:
+            return
+        params = [
+            {**_product_values(row, fingerprint), "_id": product_id, "updated_at": self.now}
+            for product_id, row, fingerprint in updates
+        ]
+        statement = (
+            update(PRODUCTS).where(PRODUCTS.c.id == bindparam("_id")).values(deleted_at=None)
+        )
+        self.connection.execute(statement, params)
+        self.report.updated += len(updates)
+        added, removed = self.images.sync(
+            [(product_id, row.images) for product_id, row, _ in updates]
+        )
+        self.report.images_added += added
+        self.report.images_removed += removed
+
+    def delete_unseen(self) -> int:
+        """Soft-delete the active products this dump did not mention; returns how many."""
+        statement = (
+            update(PRODUCTS)
+            .where(PRODUCTS.c.deleted_at.is_(None))
+            .where(PRODUCTS.c.sku.not_in(select(text("sku")).select_from(text(SEEN_TABLE))))
+            .values(deleted_at=self.now, updated_at=self.now)
+        )
+        return self.connection.execute(statement).rowcount
+
+
+def _product_values(row: CatalogRow, fingerprint: str) -> dict[str, Any]:
+    return {
+        "sku": row.sku,
+        "title": row.title,
+        "description": row.description,
+        "category": row.category,
+        "material": row.material,
+        "style": row.style,
+        "price": row.price,
+        "currency": row.currency,
+        "in_stock": row.in_stock,
+        "attributes": row.attributes,
+        "content_hash": fingerprint,
+    }

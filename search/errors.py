@@ -1,0 +1,13 @@
+"""Domain errors. Entry points turn them into one-line CLI errors or HTTP problem responses."""
+
+
+class FacetError(Exception):
+    """Base of every error Facet reports to its user (as opposed to a bug)."""
+
+
+class DumpError(FacetError):
+    """The catalogue dump as a whole cannot be read (missing, unreadable, no `sku` column...)."""
+
+
+class IngestAborted(FacetError):
+    """An ingest ran but wrote nothing (e.g. `--strict` with rejected rows)."""

@@ -1,0 +1,104 @@
+"""The product store's tables. The schema itself is only ever created by the Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from search.db import Base, utcnow
+
+
+class ImageStatus(StrEnum):
+    """Where a catalogue image stands in the embedding pipeline."""
+
+    PENDING = "pending"  # recorded, not yet embedded (or its reference changed)
+    READY = "ready"  # embedded; its vector may be in the index
+    FAILED = "failed"  # could not be read or decoded; `error` says why
+    REMOVED = "removed"  # no longer listed by its product; kept so its id is never reused
+
+
+class Product(Base):
+    """One catalogue item, identified by the retailer's SKU."""
+
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(255), unique=True)
+    title: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(255), index=True)
+    material: Mapped[str | None] = mapped_column(String(255))
+    style: Mapped[str | None] = mapped_column(String(255))
+    price: Mapped[float | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    in_stock: Mapped[bool | None]
+    # Every dump column Facet has no dedicated field for.
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Fingerprint of the dump row this product was last loaded from: equal means unchanged.
+    content_hash: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Soft delete: the row stays (its ids may still be referenced by built indexes).
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+
+    images: Mapped[list[ProductImage]] = relationship(
+        back_populates="product", order_by="ProductImage.position", cascade="all, delete-orphan"
+    )
+
+
+class ProductImage(Base):
+    """One image of a product. Its id is the key of its vector in the index."""
+
+    __tablename__ = "product_images"
+    __table_args__ = (
+        UniqueConstraint("product_id", "uri"),
+        CheckConstraint("status IN ('pending', 'ready', 'failed', 'removed')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int]
+    # Absolute file:// URI or http(s):// URL.
+    uri: Mapped[str] = mapped_column(Text)
+    # SHA-256 of the image bytes, filled in when the image is read.
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    status: Mapped[str] = mapped_column(String(16), default=ImageStatus.PENDING, index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    product: Mapped[Product] = relationship(back_populates="images")
+
+
+class IngestRun(Base):
+    """One successful `facet ingest`; the newest id is the catalogue's revision."""
+
+    __tablename__ = "ingest_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    full: Mapped[bool]
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime] = mapped_column(DateTime)
+    inserted: Mapped[int]
+    updated: Mapped[int]
+    unchanged: Mapped[int]
+    deleted: Mapped[int]
+    rejected: Mapped[int]

@@ -1,0 +1,31 @@
+"""Counting what the product store holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from search.models import IngestRun, Product, ProductImage
+
+
+def catalog_stats(engine: Engine) -> dict[str, Any]:
+    """Products (active / deleted), images by status and the catalogue revision."""
+    with engine.connect() as connection:
+        active, deleted = connection.execute(
+            select(
+                func.count().filter(Product.deleted_at.is_(None)),
+                func.count().filter(Product.deleted_at.is_not(None)),
+            )
+        ).one()
+        images = dict(
+            connection.execute(
+                select(ProductImage.status, func.count()).group_by(ProductImage.status)
+            ).all()
+        )
+        revision = connection.execute(select(func.max(IngestRun.id))).scalar_one()
+    return {
+        "products": {"active": active, "deleted": deleted},
+        "images": images,
+        "revision": revision,
+    }
