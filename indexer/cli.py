@@ -24,6 +24,7 @@ from search.errors import FacetError
 from search.migrate import current_revision, head_revision, upgrade_database
 from search.stats import catalog_stats
 
+log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -70,6 +71,14 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
         except KeyboardInterrupt:
             typer.echo("facet: interrupted", err=True)
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as error:
+            # A bug, not bad input: still one line, with the traceback for --verbose.
+            log.debug("unexpected error", exc_info=True)
+            raise fail(
+                f"internal error: {type(error).__name__}: {error} (--verbose shows the traceback)"
+            ) from None
 
     return wrapper
 

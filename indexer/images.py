@@ -7,9 +7,12 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
+from indexer.bulk import BulkInsert
 from search.models import ImageStatus, ProductImage
 
 IMAGES = cast(Table, ProductImage.__table__)
+PENDING = ImageStatus.PENDING.value
+IMAGE_INSERT_COLUMNS = ("product_id", "position", "uri", "status", "created_at", "updated_at")
 
 
 class ImageSync:
@@ -18,17 +21,18 @@ class ImageSync:
     def __init__(self, connection: Connection, *, now: Any) -> None:
         self.connection = connection
         self.now = now
+        self.bulk_insert = BulkInsert(connection, IMAGES, IMAGE_INSERT_COLUMNS)
+        self.now_db = self.bulk_insert.to_db("created_at", now)
 
     def add_new(self, products: Sequence[tuple[int, Sequence[str]]]) -> int:
         """Insert the image rows of new products; returns how many."""
-        params = [
-            self._new_image(product_id, position, uri)
+        rows = [
+            (product_id, position, uri, PENDING, self.now_db, self.now_db)
             for product_id, uris in products
             for position, uri in enumerate(uris)
         ]
-        if params:
-            self.connection.execute(insert(IMAGES), params)
-        return len(params)
+        self.bulk_insert.execute(rows)
+        return len(rows)
 
     def sync(self, products: Sequence[tuple[int, Sequence[str]]]) -> tuple[int, int]:
         """Bring existing products' image rows to the given URIs; returns (added, removed).
@@ -77,7 +81,7 @@ class ImageSync:
             "product_id": product_id,
             "position": position,
             "uri": uri,
-            "status": ImageStatus.PENDING.value,
+            "status": PENDING,
             "created_at": self.now,
             "updated_at": self.now,
         }

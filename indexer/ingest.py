@@ -13,6 +13,7 @@ from typing import IO, Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, text, update
 
+from indexer.bulk import BulkInsert
 from indexer.catalog import CatalogRow, Rejection, read_catalog
 from indexer.dump import DumpReader
 from indexer.images import ImageSync
@@ -169,6 +170,23 @@ def _record_run(connection: Connection, report: IngestReport, started: Any) -> i
     return int(result.scalar_one())
 
 
+PRODUCT_INSERT_COLUMNS = (
+    "sku",
+    "title",
+    "description",
+    "category",
+    "material",
+    "style",
+    "price",
+    "currency",
+    "in_stock",
+    "attributes",
+    "content_hash",
+    "created_at",
+    "updated_at",
+)
+
+
 class _Ingest:
     """The upsert of one dump, batch by batch, on one connection inside one transaction."""
 
@@ -178,6 +196,10 @@ class _Ingest:
         self.strict = strict
         self.now = now
         self.images = ImageSync(connection, now=now)
+        self.product_insert = BulkInsert(connection, PRODUCTS, PRODUCT_INSERT_COLUMNS)
+        self.now_db = self.product_insert.to_db("created_at", now)
+        # The JSON serialiser SQLAlchemy uses for `attributes`, looked up once.
+        self.attributes_to_db = self.product_insert.processor("attributes")
 
     def apply(self, batch: list[CatalogRow | Rejection]) -> list[Rejection]:
         """Apply one batch; returns its rejections (bad rows and repeated SKUs)."""
@@ -204,7 +226,7 @@ class _Ingest:
         self, batch: list[CatalogRow | Rejection]
     ) -> tuple[list[CatalogRow], list[Rejection]]:
         first_lines = self._seen_lines({item.sku for item in batch if item.sku})
-        new_seen: list[dict[str, Any]] = []
+        new_seen: list[tuple[str, int]] = []
         rows: list[CatalogRow] = []
         rejections: list[Rejection] = []
         for item in batch:
@@ -215,14 +237,14 @@ class _Ingest:
             if item.sku:
                 # Rejected rows count as seen too: --full must not delete a product for a bad row.
                 first_lines[item.sku] = item.line
-                new_seen.append({"sku": item.sku, "line": item.line})
+                new_seen.append((item.sku, item.line))
             if isinstance(item, Rejection):
                 rejections.append(item)
             else:
                 rows.append(item)
         if new_seen:
-            self.connection.execute(
-                text(f"INSERT INTO {SEEN_TABLE} (sku, line) VALUES (:sku, :line)"), new_seen
+            self.connection.exec_driver_sql(
+                f"INSERT INTO {SEEN_TABLE} (sku, line) VALUES (?, ?)", new_seen
             )
         return rows, rejections
 
@@ -249,15 +271,33 @@ class _Ingest:
     def _insert(self, inserts: list[tuple[CatalogRow, str]]) -> None:
         if not inserts:
             return
-        params = [
-            {**_product_values(row, fingerprint), "created_at": self.now, "updated_at": self.now}
-            for row, fingerprint in inserts
-        ]
-        statement = insert(PRODUCTS).returning(PRODUCTS.c.id, sort_by_parameter_order=True)
-        ids = self.connection.execute(statement, params).scalars().all()
-        self.report.inserted += len(ids)
+        to_json = self.attributes_to_db
+        self.product_insert.execute(
+            [
+                (
+                    row.sku,
+                    row.title,
+                    row.description,
+                    row.category,
+                    row.material,
+                    row.style,
+                    row.price,
+                    row.currency,
+                    row.in_stock,
+                    to_json(row.attributes) if to_json else row.attributes,
+                    fingerprint,
+                    self.now_db,
+                    self.now_db,
+                )
+                for row, fingerprint in inserts
+            ]
+        )
+        skus = [row.sku for row, _ in inserts]
+        query = select(PRODUCTS.c.sku, PRODUCTS.c.id).where(PRODUCTS.c.sku.in_(skus))
+        ids = {sku: product_id for sku, product_id in self.connection.execute(query)}
+        self.report.inserted += len(inserts)
         self.report.images_added += self.images.add_new(
-            [(product_id, row.images) for product_id, (row, _) in zip(ids, inserts, strict=True)]
+            [(ids[row.sku], row.images) for row, _ in inserts]
         )
 
     def _update(self, updates: list[tuple[int, CatalogRow, str]]) -> None:
