@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -80,11 +81,16 @@ class Rejection:
         return f"{where}: {self.reason}"
 
 
+def open_catalog(path: Path) -> DumpReader:
+    """Open a dump for `read_catalog`: CSV headers of Facet's fields match in any case."""
+    return DumpReader(path, known_columns=KNOWN_FIELDS)
+
+
 def read_catalog(reader: DumpReader) -> Iterator[CatalogRow | Rejection]:
     """Validate every record of an open dump, in file order.
 
     Args:
-        reader: the open dump; image paths are resolved relative to its folder.
+        reader: the dump, from `open_catalog`; image paths resolve relative to its folder.
 
     Yields:
         A `CatalogRow` for each valid record and a `Rejection` for each bad one.
@@ -98,32 +104,28 @@ def read_catalog(reader: DumpReader) -> Iterator[CatalogRow | Rejection]:
 def _validate(record: RawRecord, base: str, is_csv: bool) -> CatalogRow | Rejection:
     fields = record.fields or {}
     if record.error is not None:
-        return Rejection(record.line, record.error, _sku_of(fields, is_csv))
+        return Rejection(record.line, record.error, _sku_of(fields))
     try:
         return _parse(record.line, fields, base, is_csv)
     except RowError as error:
-        return Rejection(record.line, str(error), _sku_of(fields, is_csv))
+        return Rejection(record.line, str(error), _sku_of(fields))
 
 
-def _sku_of(fields: dict[str, Any], is_csv: bool) -> str | None:
+def _sku_of(fields: dict[str, Any]) -> str | None:
     """The SKU of a rejected row, when it has a usable one, so the report can name it."""
-    for name, value in fields.items():
-        if (name.lower() if is_csv else name) == "sku":
-            try:
-                return _parse_sku(value)
-            except RowError:
-                return None
-    return None
+    try:
+        return _parse_sku(fields.get("sku"))
+    except RowError:
+        return None
 
 
 def _parse(line: int, fields: dict[str, Any], base: str, is_csv: bool) -> CatalogRow:
     known: dict[str, Any] = {}
     attributes: dict[str, Any] = {}
     for name, value in fields.items():
-        key = name.lower() if is_csv else name
-        if key in KNOWN_FIELDS:
-            known[key] = value
-        elif key == "attributes" and not is_csv and isinstance(value, dict):
+        if name in KNOWN_FIELDS:
+            known[name] = value
+        elif name == "attributes" and not is_csv and isinstance(value, dict):
             attributes.update({k: v for k, v in value.items() if v is not None})
         elif value is not None and value != "":
             attributes[name] = value.strip() if isinstance(value, str) else value

@@ -54,8 +54,16 @@ class DumpReader:
     Use as a context manager; iterate it once.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, known_columns: frozenset[str] = frozenset({"sku"})) -> None:
+        """Open a dump.
+
+        Args:
+            path: the dump file; its name gives the format.
+            known_columns: lower-case names of the columns the caller understands. CSV headers
+                match them whatever their case, and are handed back in lower case.
+        """
         self.path = path
+        self.known_columns = known_columns | {"sku"}
         self.format, self.compressed = detect_format(path)
         try:
             self._raw: IO[bytes] = open(path, "rb")  # noqa: SIM115 (closed in close())
@@ -85,7 +93,7 @@ class DumpReader:
             stream = cast(IO[bytes], gzip.GzipFile(fileobj=self._raw))
         try:
             if self.format is DumpFormat.CSV:
-                yield from _read_csv(stream)
+                yield from _read_csv(stream, self.known_columns)
             else:
                 yield from _read_jsonl(stream)
         except (OSError, EOFError, gzip.BadGzipFile) as error:
@@ -93,7 +101,7 @@ class DumpReader:
             raise DumpError(f"{self.path}: cannot read dump: {error}") from None
 
 
-def _read_csv(stream: IO[bytes]) -> Iterator[RawRecord]:
+def _read_csv(stream: IO[bytes], known_columns: frozenset[str]) -> Iterator[RawRecord]:
     # surrogateescape keeps going past invalid UTF-8, so one bad row is rejected, not the file.
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
     reader = csv.reader(text)
@@ -103,7 +111,7 @@ def _read_csv(stream: IO[bytes]) -> Iterator[RawRecord]:
         return
     except csv.Error as error:
         raise DumpError(f"line 1: unreadable CSV header: {error}") from None
-    columns = [name.strip() for name in header]
+    columns = [_column_name(name, known_columns) for name in header]
     _check_header(columns)
     width = len(columns)
     last_line = reader.line_num
@@ -131,6 +139,11 @@ def _read_csv(stream: IO[bytes]) -> Iterator[RawRecord]:
         yield RawRecord(line, dict(zip(columns, values, strict=True)))
 
 
+def _column_name(header: str, known_columns: frozenset[str]) -> str:
+    name = header.strip()
+    return name.lower() if name.lower() in known_columns else name
+
+
 def _check_header(columns: list[str]) -> None:
     seen: set[str] = set()
     for name in columns:
@@ -145,7 +158,7 @@ def _check_header(columns: list[str]) -> None:
 def _partial_sku(columns: list[str], values: list[str]) -> dict[str, Any] | None:
     """The SKU of a row that cannot be loaded, when readable, so the report can name it."""
     for name, value in zip(columns, values, strict=True):
-        if name.lower() == "sku":
+        if name == "sku":
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError:

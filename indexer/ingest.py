@@ -14,8 +14,7 @@ from typing import IO, Any, TypeVar, cast
 from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, text, update
 
 from indexer.bulk import BulkInsert
-from indexer.catalog import CatalogRow, Rejection, read_catalog
-from indexer.dump import DumpReader
+from indexer.catalog import CatalogRow, Rejection, open_catalog, read_catalog
 from indexer.images import ImageSync
 from search.db import utcnow
 from search.errors import IngestAborted
@@ -93,7 +92,7 @@ def ingest_dump(
     report = IngestReport(source=str(path), full=full)
     started = utcnow()
     clock = time.perf_counter()
-    with DumpReader(path) as reader, engine.connect() as connection:
+    with open_catalog(path) as reader, engine.connect() as connection:
         _create_seen_table(connection)
         try:
             with connection.begin() as transaction:

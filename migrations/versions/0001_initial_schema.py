@@ -53,7 +53,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("products", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_products_category"), ["category"], unique=False)
-        batch_op.create_index(batch_op.f("ix_products_deleted_at"), ["deleted_at"], unique=False)
 
     op.create_table(
         "product_images",
@@ -82,20 +81,15 @@ def upgrade() -> None:
         sa.UniqueConstraint("product_id", "uri", name=op.f("uq_product_images_product_id_uri")),
     )
     with op.batch_alter_table("product_images", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_product_images_product_id"), ["product_id"], unique=False
-        )
         batch_op.create_index(batch_op.f("ix_product_images_status"), ["status"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("product_images", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_product_images_status"))
-        batch_op.drop_index(batch_op.f("ix_product_images_product_id"))
 
     op.drop_table("product_images")
     with op.batch_alter_table("products", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_products_deleted_at"))
         batch_op.drop_index(batch_op.f("ix_products_category"))
 
     op.drop_table("products")

@@ -8,8 +8,14 @@ from typing import Any
 
 import pytest
 
-from indexer.catalog import CatalogRow, Rejection, RowError, read_catalog, resolve_image_reference
-from indexer.dump import DumpReader
+from indexer.catalog import (
+    CatalogRow,
+    Rejection,
+    RowError,
+    open_catalog,
+    read_catalog,
+    resolve_image_reference,
+)
 from search.errors import DumpError
 from tests.conftest import write_csv, write_jsonl
 
@@ -44,7 +50,7 @@ ROWS: list[dict[str, Any]] = [
 
 
 def read_all(path: Path) -> list[CatalogRow | Rejection]:
-    with DumpReader(path) as reader:
+    with open_catalog(path) as reader:
         return list(read_catalog(reader))
 
 
