@@ -1,0 +1,1 @@
+"""Facet's HTTP service. Only this package knows about HTTP."""
