@@ -17,9 +17,14 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
+from indexer.embedding import embed_catalog
+from indexer.fetch import ImageFetcher
 from indexer.ingest import IngestReport, ingest_dump
+from indexer.loader import ImageLoader
+from search.backbones import load_backbone
 from search.config import Settings
 from search.db import make_engine
+from search.embed import Embedder, Precision
 from search.errors import FacetError
 from search.migrate import current_revision, head_revision, upgrade_database
 from search.stats import catalog_stats
@@ -200,6 +205,83 @@ def _print_report(report: IngestReport) -> None:
         )
     if report.committed:
         typer.echo(f"catalogue revision {report.revision}")
+
+
+@app.command()
+@reports_errors
+def build(
+    ctx: typer.Context,
+    backbone: Annotated[
+        str | None, typer.Option(help="Backbone name (default: FACET_EMBED__BACKBONE).")
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="Local weights file for the backbone.")
+    ] = None,
+    precision: Annotated[
+        Precision | None, typer.Option(help="Inference precision (default: auto).")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Images per forward pass.")] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Also retry failed images that did not change.")
+    ] = False,
+    random_weights: Annotated[
+        bool, typer.Option("--random-weights", help="Random backbone weights: for tests only.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Embed every catalogue image that is new or changed."""
+    context: Context = ctx.obj
+    settings = context.settings
+    embed = settings.embed
+    with open_store(settings) as engine:
+        model = load_backbone(
+            backbone or embed.backbone,
+            weights=weights or embed.weights,
+            pretrained=not random_weights,
+        )
+        embedder = Embedder(model, precision=precision or Precision(embed.precision))
+        download = settings.download
+        with (
+            ImageFetcher(
+                cache_dir=settings.image_cache_dir,
+                timeout_s=download.timeout_s,
+                retries=download.retries,
+                backoff_s=download.backoff_s,
+                max_bytes=download.max_bytes,
+            ) as fetcher,
+            tqdm(unit="img", desc="embed", disable=not context.show_progress()) as bar,
+        ):
+            loader = ImageLoader(
+                fetcher,
+                embedder.preprocessing,
+                max_pixels=embed.max_image_pixels,
+                fetch_workers=download.concurrency,
+                decode_workers=embed.decode_workers,
+            )
+            report = embed_catalog(
+                engine,
+                embedder,
+                loader,
+                batch_size=batch_size or embed.batch_size,
+                retry_failed=retry_failed,
+                on_start=lambda total: bar.reset(total=total),
+                on_progress=bar.update,
+            )
+    if as_json:
+        typer.echo(json.dumps(report.to_dict()))
+        return
+    typer.echo(
+        f"embedded with {report.model} ({report.precision}): {report.images:,} active images "
+        f"in {report.seconds:.1f} s ({report.images_per_s:,.1f} images/s)"
+    )
+    typer.echo(f"  {'embedded':<10} {report.embedded:>10,}")
+    typer.echo(f"  {'unchanged':<10} {report.unchanged:>10,}  (read; same bytes as embedded)")
+    typer.echo(f"  {'skipped':<10} {report.skipped:>10,}  (not read)")
+    typer.echo(f"  {'failed':<10} {sum(report.failed.values()):>10,}")
+    for reason, count in sorted(report.failed.items()):
+        typer.echo(f"    {reason:<14} {count:>8,}")
+    for failure in report.failures:
+        typer.echo(f"    image {failure.image_id}: {failure.message}")
 
 
 @app.command()

@@ -7,6 +7,7 @@ explicit arguments.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,32 @@ class IngestSettings(BaseModel):
     max_reported_rejections: int = Field(default=10, ge=0)
 
 
+class EmbedSettings(BaseModel):
+    """The backbone and how the catalogue is embedded."""
+
+    backbone: str = "efficientnet_lite0"
+    # A local weights file for the backbone (e.g. ResNet weights on a machine without internet).
+    weights: Path | None = None
+    # "auto" uses bf16 where the CPU computes it natively (AVX-512 BF16 / AMX), else fp32.
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    # Threads decoding and resizing images while the model runs; torch uses the rest.
+    decode_workers: int = Field(default=2, ge=1, le=64)
+    # Images with more pixels are refused before decoding (decompression bombs).
+    max_image_pixels: int = Field(default=50_000_000, ge=1)
+
+
+class DownloadSettings(BaseModel):
+    """Fetching catalogue images from http(s) URLs."""
+
+    concurrency: int = Field(default=8, ge=1, le=256)
+    timeout_s: float = Field(default=20.0, gt=0)
+    retries: int = Field(default=3, ge=0, le=10)
+    # First retry waits this long, each next one twice as long.
+    backoff_s: float = Field(default=0.5, ge=0)
+    max_bytes: int = Field(default=20 * 2**20, ge=1)
+
+
 class Settings(BaseSettings):
     """Facet's configuration. Nested groups take `FACET_<GROUP>__<NAME>` variables."""
 
@@ -43,6 +70,8 @@ class Settings(BaseSettings):
     home: Path = Path("facet-data")
     db: DbSettings = DbSettings()
     ingest: IngestSettings = IngestSettings()
+    embed: EmbedSettings = EmbedSettings()
+    download: DownloadSettings = DownloadSettings()
 
     @property
     def database_url(self) -> str:
@@ -50,3 +79,8 @@ class Settings(BaseSettings):
         if self.db.url:
             return self.db.url
         return f"sqlite:///{(self.home / 'facet.db').resolve()}"
+
+    @property
+    def image_cache_dir(self) -> Path:
+        """Downloaded catalogue images."""
+        return self.home / "cache" / "images"

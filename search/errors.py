@@ -11,3 +11,15 @@ class DumpError(FacetError):
 
 class IngestAborted(FacetError):
     """An ingest ran but wrote nothing (e.g. `--strict` with rejected rows)."""
+
+
+class ImageDecodeError(FacetError):
+    """An image could not be decoded; `reason` is a short machine-readable category."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class BackboneUnavailable(FacetError):
+    """A backbone cannot be built: unknown name, or no usable weights."""

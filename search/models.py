@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -78,12 +79,31 @@ class ProductImage(Base):
     content_hash: Mapped[str | None] = mapped_column(String(64))
     width: Mapped[int | None]
     height: Mapped[int | None]
+    # What the source looked like when last read ("size:mtime_ns" for files), so an unchanged
+    # file is skipped without reading it.
+    source_signature: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default=ImageStatus.PENDING, index=True)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     product: Mapped[Product] = relationship(back_populates="images")
+
+
+class Embedding(Base):
+    """An image's vector from one backbone, and the image content it was computed from."""
+
+    __tablename__ = "embeddings"
+
+    # The backbone identity first: reading all vectors of one model is a range scan.
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("product_images.id", ondelete="CASCADE"), primary_key=True
+    )
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # float32, little-endian, `dim` values.
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class IngestRun(Base):

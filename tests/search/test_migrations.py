@@ -44,6 +44,30 @@ def test_downgrade_to_base_and_back(tmp_path: Path) -> None:
     assert TABLES <= set(inspect(engine).get_table_names())
 
 
+def test_upgrading_keeps_existing_data(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'facet.db'}")
+    upgrade_database(engine, "0001")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO products (id, sku, attributes, content_hash, created_at, updated_at)"
+                " VALUES (1, 'A', '{}', 'h', '2026-01-01', '2026-01-01');"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO product_images (product_id, position, uri, status, created_at,"
+                " updated_at) VALUES (1, 0, 'file:///a.jpg', 'ready', '2026-01-01', '2026-01-01')"
+            )
+        )
+    upgrade_database(engine)
+    with engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT uri, status, source_signature FROM product_images")
+        ).one()
+    assert tuple(row) == ("file:///a.jpg", "ready", None)
+
+
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'facet.db'}")
     upgrade_database(engine)
