@@ -1,0 +1,75 @@
+"""Preprocessing geometry and the embedder's vectors, in fp32 and bf16."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from search.backbones import Backbone, load_backbone
+from search.embed import Embedder, Precision, resolve_precision
+from search.preprocess import Preprocessing, ResizeMode
+
+
+@pytest.fixture(scope="module")
+def lite0() -> Backbone:
+    return load_backbone("efficientnet_lite0")
+
+
+def scenes(count: int) -> list[Image.Image]:
+    rng = np.random.default_rng(7)
+    images = []
+    for index in range(count):
+        pixels = np.zeros((120, 160, 3), dtype=np.uint8)
+        pixels[:] = rng.integers(0, 255, size=3)
+        top, left = rng.integers(0, 60), rng.integers(0, 80)
+        pixels[top : top + 50, left : left + 70] = rng.integers(0, 255, size=3)
+        pixels[:: 7 + index % 5] //= 2
+        images.append(Image.fromarray(pixels))
+    return images
+
+
+def test_crop_keeps_the_centre_and_squash_keeps_everything() -> None:
+    pixels = np.zeros((100, 300, 3), dtype=np.uint8)
+    pixels[:, :100] = (255, 0, 0)  # red left third
+    pixels[:, 100:200] = (0, 255, 0)
+    pixels[:, 200:] = (0, 0, 255)
+    image = Image.fromarray(pixels)
+    crop = Preprocessing(30, (0.5,) * 3, (0.5,) * 3, ResizeMode.CROP).prepare(image)
+    squash = Preprocessing(30, (0.5,) * 3, (0.5,) * 3, ResizeMode.SQUASH).prepare(image)
+    assert crop.shape == squash.shape == (30, 30, 3) and crop.dtype == np.uint8
+    assert (crop[:, :, 1] > 200).all()  # only the green middle survives the crop
+    assert squash[15, 2].tolist() == [255, 0, 0] and squash[15, 27].tolist() == [0, 0, 255]
+
+
+def test_to_batch_normalises_into_channels_last() -> None:
+    preprocessing = Preprocessing(4, (0.5, 0.5, 0.5), (0.25, 0.5, 0.5))
+    arrays = [np.full((4, 4, 3), 255, dtype=np.uint8), np.zeros((4, 4, 3), dtype=np.uint8)]
+    batch = preprocessing.to_batch(arrays)
+    assert batch.shape == (2, 3, 4, 4)
+    assert batch.is_contiguous(memory_format=torch.channels_last)
+    assert batch[0, 0, 0, 0].item() == pytest.approx(2.0)  # (1 - 0.5) / 0.25
+    assert batch[1, 1, 0, 0].item() == pytest.approx(-1.0)
+
+
+def test_vectors_are_unit_length_float32(lite0: Backbone) -> None:
+    vectors = Embedder(lite0, precision=Precision.FP32).embed_images(scenes(3))
+    assert vectors.shape == (3, 1280) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    assert Embedder(lite0).embed_arrays([]).shape == (0, 1280)
+
+
+def test_bf16_agrees_with_fp32(lite0: Backbone) -> None:
+    images = scenes(6)
+    fp32 = Embedder(lite0, precision=Precision.FP32).embed_images(images)
+    bf16 = Embedder(lite0, precision=Precision.BF16).embed_images(images)
+    cosines = (fp32 * bf16).sum(axis=1)
+    assert cosines.min() >= 0.99, cosines
+    # Different images stay apart: agreement is not just everything collapsing together.
+    assert (fp32 @ fp32.T)[~np.eye(6, dtype=bool)].max() < cosines.min()
+
+
+def test_precision_auto_resolves_to_a_concrete_one() -> None:
+    assert resolve_precision(Precision.AUTO) in (Precision.BF16, Precision.FP32)
+    assert resolve_precision(Precision.FP32) is Precision.FP32
