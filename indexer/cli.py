@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 import typer
 from sqlalchemy import Engine
@@ -44,6 +44,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Manage the product database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
+CompileMode = Literal["auto", "on", "off"]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 
 
@@ -221,6 +222,12 @@ def build(
         Precision | None, typer.Option(help="Inference precision (default: auto).")
     ] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Images per forward pass.")] = None,
+    compile_mode: Annotated[
+        CompileMode | None,
+        typer.Option(
+            "--compile", help="torch.compile the model (auto: for 1,000+ images to embed)."
+        ),
+    ] = None,
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Also retry failed images that did not change.")
     ] = False,
@@ -239,7 +246,11 @@ def build(
             weights=weights or embed.weights,
             pretrained=not random_weights,
         )
-        embedder = Embedder(model, precision=precision or Precision(embed.precision))
+        embedder = Embedder(
+            model,
+            precision=precision or Precision(embed.precision),
+            batch_size=batch_size or embed.batch_size,
+        )
         download = settings.download
         with (
             ImageFetcher(
@@ -262,17 +273,21 @@ def build(
                 engine,
                 embedder,
                 loader,
-                batch_size=batch_size or embed.batch_size,
                 retry_failed=retry_failed,
+                compile_min_images=_compile_threshold(
+                    compile_mode or embed.compile, embed.compile_min_images
+                ),
+                compile_cache=settings.compile_cache_dir,
                 on_start=lambda total: bar.reset(total=total),
                 on_progress=bar.update,
             )
     if as_json:
         typer.echo(json.dumps(report.to_dict()))
         return
+    compiled = f", compiled in {report.compile_seconds:.1f} s" if report.compile_seconds else ""
     typer.echo(
-        f"embedded with {report.model} ({report.precision}): {report.images:,} active images "
-        f"in {report.seconds:.1f} s ({report.images_per_s:,.1f} images/s)"
+        f"embedded with {report.model} ({report.precision}{compiled}): {report.images:,} active "
+        f"images in {report.seconds:.1f} s ({report.images_per_s:,.1f} images/s)"
     )
     typer.echo(f"  {'embedded':<10} {report.embedded:>10,}")
     typer.echo(f"  {'unchanged':<10} {report.unchanged:>10,}  (read; same bytes as embedded)")
@@ -282,6 +297,10 @@ def build(
         typer.echo(f"    {reason:<14} {count:>8,}")
     for failure in report.failures:
         typer.echo(f"    image {failure.image_id}: {failure.message}")
+
+
+def _compile_threshold(mode: str, auto_min_images: int) -> int | None:
+    return {"on": 0, "off": None}.get(mode, auto_min_images)
 
 
 @app.command()

@@ -8,6 +8,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, and_, bindparam, select, update
@@ -48,6 +49,7 @@ class EmbedReport:
     skipped: int = 0  # not even read: known unchanged, or failed before and unchanged
     failed: Counter[str] = field(default_factory=Counter)
     failures: list[ImageFailure] = field(default_factory=list)
+    compile_seconds: float = 0.0  # included in seconds
     seconds: float = 0.0
 
     @property
@@ -67,8 +69,9 @@ def embed_catalog(
     embedder: Embedder,
     loader: ImageLoader,
     *,
-    batch_size: int = 32,
     retry_failed: bool = False,
+    compile_min_images: int | None = None,
+    compile_cache: Path | None = None,
     max_reported_failures: int = 10,
     on_start: Callable[[int], object] | None = None,
     on_progress: Callable[[int], object] | None = None,
@@ -84,8 +87,10 @@ def embed_catalog(
         engine: the product store.
         embedder: the backbone to embed with; its identity keys the stored vectors.
         loader: reads and decodes images ahead of the model.
-        batch_size: images per forward pass (and per commit).
         retry_failed: also retry failed images whose source has not changed.
+        compile_min_images: torch.compile the model first when at least this many images are
+            to be read (0: whenever there is work); None never compiles.
+        compile_cache: torch.compile's cache folder.
         max_reported_failures: how many failures the report lists.
         on_start: called once with the number of images to read.
         on_progress: called with the number of images done since the last call.
@@ -97,8 +102,11 @@ def embed_catalog(
     report = EmbedReport(model=model, precision=str(embedder.precision))
     clock = time.perf_counter()
     todo = _plan(engine, model, retry_failed, report)
+    if compile_min_images is not None and todo and len(todo) >= compile_min_images:
+        report.compile_seconds = embedder.compile(compile_cache)
     if on_start is not None:
         on_start(len(todo))
+    batch_size = embedder.batch_size
     writer = _BatchWriter(engine, model, report, max_reported_failures)
     pending: list[Loaded] = []
     for result in loader.load(_jobs(engine, model, todo), window=max(4 * batch_size, 64)):

@@ -116,7 +116,7 @@ class ImageLoader:
     ) -> LoadResult:
         try:
             image, width, height = decode_image_with_size(
-                data, max_pixels=self.max_pixels, draft_size=self.preprocessing.input_size
+                data, max_pixels=self.max_pixels, draft_size=self.preprocessing.decode_size
             )
         except ImageDecodeError as error:
             return Failed(job, error.reason, str(error), signature)

@@ -39,6 +39,10 @@ class EmbedSettings(BaseModel):
     # "auto" uses bf16 where the CPU computes it natively (AVX-512 BF16 / AMX), else fp32.
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     batch_size: int = Field(default=32, ge=1, le=1024)
+    # torch.compile the model: 3-20 s once, then about 1.3x the throughput. "auto" compiles
+    # when a build has at least compile_min_images images to embed, where that pays off.
+    compile: Literal["auto", "on", "off"] = "auto"
+    compile_min_images: int = Field(default=1000, ge=0)
     # Threads decoding and resizing images while the model runs; torch uses the rest.
     decode_workers: int = Field(default=2, ge=1, le=64)
     # Images with more pixels are refused before decoding (decompression bombs).
@@ -79,6 +83,11 @@ class Settings(BaseSettings):
         if self.db.url:
             return self.db.url
         return f"sqlite:///{(self.home / 'facet.db').resolve()}"
+
+    @property
+    def compile_cache_dir(self) -> Path:
+        """torch.compile's caches, so later runs compile faster."""
+        return self.home / "cache" / "torch-compile"
 
     @property
     def image_cache_dir(self) -> Path:

