@@ -318,6 +318,8 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     typer.echo(f"products   {products['active']:,} active, {products['deleted']:,} deleted")
     images = ", ".join(f"{count:,} {name}" for name, count in stats["images"].items()) or "none"
     typer.echo(f"images     {images}")
+    vectors = ", ".join(f"{count:,} {model}" for model, count in stats["embeddings"].items())
+    typer.echo(f"vectors    {vectors or 'none'}")
     typer.echo(f"revision   {stats['revision']}")
 
 

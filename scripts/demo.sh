@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's main command: install Facet into .venv and load the sample catalogue.
+# The README's main command: install Facet into .venv, load the sample catalogue and embed it.
 # Data goes to $FACET_HOME (default ./facet-data). Pass another dump as the first argument.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,4 +12,5 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
 
 .venv/bin/facet ingest "$CATALOG"
+.venv/bin/facet build
 .venv/bin/facet status

@@ -6,11 +6,11 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from search.models import IngestRun, Product, ProductImage
+from search.models import Embedding, IngestRun, Product, ProductImage
 
 
 def catalog_stats(engine: Engine) -> dict[str, Any]:
-    """Products (active / deleted), images by status and the catalogue revision."""
+    """Products (active / deleted), images by status, vectors by backbone, catalogue revision."""
     with engine.connect() as connection:
         active, deleted = connection.execute(
             select(
@@ -24,8 +24,14 @@ def catalog_stats(engine: Engine) -> dict[str, Any]:
             ).all()
         )
         revision = connection.execute(select(func.max(IngestRun.id))).scalar_one()
+        embeddings = dict(
+            connection.execute(
+                select(Embedding.model, func.count()).group_by(Embedding.model)
+            ).all()
+        )
     return {
         "products": {"active": active, "deleted": deleted},
         "images": images,
+        "embeddings": embeddings,
         "revision": revision,
     }
