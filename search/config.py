@@ -60,6 +60,27 @@ class DownloadSettings(BaseModel):
     max_bytes: int = Field(default=20 * 2**20, ge=1)
 
 
+class IndexSettings(BaseModel):
+    """The vector index."""
+
+    # An explicit FAISS factory string (e.g. "IVF1024,Flat") instead of the automatic choice.
+    factory: str | None = None
+    # Over this much memory for full vectors, the index stores compressed ones (SQ6, re-ranked).
+    memory_budget_mb: int = Field(default=4096, ge=1)
+    # nprobe is tuned after each build to reach this recall@10 against exact search.
+    target_recall: float = Field(default=0.95, gt=0, le=1)
+    # Sample queries for that measurement.
+    tune_queries: int = Field(default=500, ge=10)
+    # Candidates re-ranked with full vectors per result, for compressed indexes.
+    rerank_factor: int = Field(default=10, ge=1)
+    # Retrain instead of updating when the catalogue outgrew the trained size this many times...
+    retrain_growth: float = Field(default=2.0, gt=1)
+    # ...or when the lists are this unbalanced (FAISS imbalance factor; 1.0 is even).
+    max_imbalance: float = Field(default=3.0, gt=1)
+    # Published builds kept for `facet rollback`.
+    keep_builds: int = Field(default=3, ge=2)
+
+
 class Settings(BaseSettings):
     """Facet's configuration. Nested groups take `FACET_<GROUP>__<NAME>` variables."""
 
@@ -76,6 +97,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     embed: EmbedSettings = EmbedSettings()
     download: DownloadSettings = DownloadSettings()
+    index: IndexSettings = IndexSettings()
 
     @property
     def database_url(self) -> str:
@@ -83,6 +105,11 @@ class Settings(BaseSettings):
         if self.db.url:
             return self.db.url
         return f"sqlite:///{(self.home / 'facet.db').resolve()}"
+
+    @property
+    def index_dir(self) -> Path:
+        """Published index builds."""
+        return self.home / "indexes"
 
     @property
     def compile_cache_dir(self) -> Path:

@@ -23,3 +23,15 @@ class ImageDecodeError(FacetError):
 
 class BackboneUnavailable(FacetError):
     """A backbone cannot be built: unknown name, or no usable weights."""
+
+
+class IndexNotReady(FacetError):
+    """No index has been built yet (or the current one cannot be read)."""
+
+
+class IncompatibleIndex(FacetError):
+    """The index was built from another backbone or dimension than the one in use."""
+
+
+class UnknownProduct(FacetError):
+    """No active product has this SKU."""

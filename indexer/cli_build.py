@@ -1,0 +1,211 @@
+"""`facet build`: embed new and changed images, then update and publish the index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from tqdm import tqdm
+
+from indexer.cli_common import Context, JsonOption, app, open_store, reports_errors
+from indexer.embedding import embed_catalog
+from indexer.fetch import ImageFetcher
+from indexer.indexing import IndexOptions, IndexReport, build_index
+from indexer.loader import ImageLoader
+from indexer.verify import verify_index
+from search.backbones import load_backbone
+from search.builds import BuildStore
+from search.config import Settings
+from search.embed import Embedder, Precision
+
+CompileMode = Literal["auto", "on", "off"]
+
+
+@app.command()
+@reports_errors
+def build(
+    ctx: typer.Context,
+    backbone: Annotated[
+        str | None, typer.Option(help="Backbone name (default: FACET_EMBED__BACKBONE).")
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="Local weights file for the backbone.")
+    ] = None,
+    precision: Annotated[
+        Precision | None, typer.Option(help="Inference precision (default: auto).")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Images per forward pass.")] = None,
+    compile_mode: Annotated[
+        CompileMode | None,
+        typer.Option(
+            "--compile", help="torch.compile the model (auto: for 1,000+ images to embed)."
+        ),
+    ] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Also retry failed images that did not change.")
+    ] = False,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Retrain the index from scratch.")
+    ] = False,
+    factory: Annotated[
+        str | None, typer.Option(help='FAISS factory string, e.g. "IVF256,Flat".')
+    ] = None,
+    random_weights: Annotated[
+        bool, typer.Option("--random-weights", help="Random backbone weights: for tests only.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Embed new and changed catalogue images, then update and publish the index."""
+    context: Context = ctx.obj
+    settings = context.settings
+    embed = settings.embed
+    with open_store(settings) as engine:
+        model = load_backbone(
+            backbone or embed.backbone,
+            weights=weights or embed.weights,
+            pretrained=not random_weights,
+        )
+        embedder = Embedder(
+            model,
+            precision=precision or Precision(embed.precision),
+            batch_size=batch_size or embed.batch_size,
+        )
+        download = settings.download
+        with (
+            ImageFetcher(
+                cache_dir=settings.image_cache_dir,
+                timeout_s=download.timeout_s,
+                retries=download.retries,
+                backoff_s=download.backoff_s,
+                max_bytes=download.max_bytes,
+            ) as fetcher,
+            tqdm(unit="img", desc="embed", disable=not context.show_progress()) as bar,
+        ):
+            loader = ImageLoader(
+                fetcher,
+                embedder.preprocessing,
+                max_pixels=embed.max_image_pixels,
+                fetch_workers=download.concurrency,
+                decode_workers=embed.decode_workers,
+            )
+            report = embed_catalog(
+                engine,
+                embedder,
+                loader,
+                retry_failed=retry_failed,
+                compile_min_images=_compile_threshold(
+                    compile_mode or embed.compile, embed.compile_min_images
+                ),
+                compile_cache=settings.compile_cache_dir,
+                on_start=lambda total: bar.reset(total=total),
+                on_progress=bar.update,
+            )
+        index_report = build_index(
+            engine,
+            BuildStore(settings.index_dir, keep=settings.index.keep_builds),
+            model=embedder.backbone.identity,
+            backbone_name=embedder.backbone.name,
+            options=index_options(settings, factory),
+            rebuild=rebuild,
+        )
+    if as_json:
+        typer.echo(json.dumps({"embedding": report.to_dict(), "index": index_report.to_dict()}))
+        return
+    compiled = f", compiled in {report.compile_seconds:.1f} s" if report.compile_seconds else ""
+    typer.echo(
+        f"embedded with {report.model} ({report.precision}{compiled}): {report.images:,} active "
+        f"images in {report.seconds:.1f} s ({report.images_per_s:,.1f} images/s)"
+    )
+    typer.echo(f"  {'embedded':<10} {report.embedded:>10,}")
+    typer.echo(f"  {'unchanged':<10} {report.unchanged:>10,}  (read; same bytes as embedded)")
+    typer.echo(f"  {'skipped':<10} {report.skipped:>10,}  (not read)")
+    typer.echo(f"  {'failed':<10} {sum(report.failed.values()):>10,}")
+    for reason, count in sorted(report.failed.items()):
+        typer.echo(f"    {reason:<14} {count:>8,}")
+    for failure in report.failures:
+        typer.echo(f"    image {failure.image_id}: {failure.message}")
+    print_index_report(index_report)
+
+
+def _compile_threshold(mode: str, auto_min_images: int) -> int | None:
+    return {"on": 0, "off": None}.get(mode, auto_min_images)
+
+
+def index_options(settings: Settings, factory: str | None = None) -> IndexOptions:
+    index = settings.index
+    return IndexOptions(
+        factory=factory or index.factory,
+        memory_budget_bytes=index.memory_budget_mb * 2**20,
+        target_recall=index.target_recall,
+        tune_queries=index.tune_queries,
+        retrain_growth=index.retrain_growth,
+        max_imbalance=index.max_imbalance,
+    )
+
+
+def print_index_report(report: IndexReport) -> None:
+    if report.build_id is None:
+        typer.echo(f"index unchanged: {report.ntotal:,} vectors, {report.factory}")
+        return
+    how = f"retrained ({report.reason})" if report.retrained else "updated"
+    typer.echo(f"index {report.build_id} {how} in {report.seconds:.1f} s")
+    typer.echo(f"  {'vectors':<10} {report.ntotal:>10,}  (+{report.added:,} / -{report.removed:,})")
+    typer.echo(f"  {'type':<10} {report.factory:>10}")
+    typer.echo(f"  {'nprobe':<10} {report.nprobe:>10}  of {report.nlist} lists")
+    typer.echo(f"  {'recall@10':<10} {report.recall_at_10:>10.3f}  against exact search")
+
+
+@app.command()
+@reports_errors
+def rollback(ctx: typer.Context) -> None:
+    """Make the previous index build current again."""
+    context: Context = ctx.obj
+    store = BuildStore(context.settings.index_dir, keep=context.settings.index.keep_builds)
+    was, now = store.rollback()
+    typer.echo(f"current index: {now} (was {was})")
+
+
+@app.command()
+@reports_errors
+def verify(
+    ctx: typer.Context,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Bring the index in line with the store.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the index against the product store: missing, stale and outdated vectors."""
+    context: Context = ctx.obj
+    settings = context.settings
+    store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
+    with open_store(settings) as engine:
+        backbone = load_backbone(settings.embed.backbone, weights=settings.embed.weights)
+        report = verify_index(engine, store, backbone=backbone.identity, dim=backbone.dim)
+        repaired = None
+        if repair and not report.ok:
+            repaired = build_index(
+                engine,
+                store,
+                model=backbone.identity,
+                backbone_name=backbone.name,
+                options=index_options(settings),
+                rebuild=bool(report.mismatches),
+            )
+    if as_json:
+        output = report.to_dict()
+        output["repaired"] = repaired.to_dict() if repaired else None
+        typer.echo(json.dumps(output))
+    else:
+        typer.echo(f"index {report.build_id} ({report.backbone}): {report.ntotal:,} vectors")
+        for name in ("missing", "stale", "outdated"):
+            examples = report.examples.get(name)
+            more = f"  e.g. image ids {examples}" if examples else ""
+            typer.echo(f"  {name:<10} {getattr(report, name):>8,}{more}")
+        for mismatch in report.mismatches:
+            typer.echo(f"  mismatch: {mismatch}")
+        if repaired is not None:
+            print_index_report(repaired)
+    if not report.ok and not repair:
+        raise typer.Exit(1)

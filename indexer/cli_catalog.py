@@ -1,0 +1,157 @@
+"""`facet ingest`, `facet status` and `facet db`: the product store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from tqdm import tqdm
+
+from indexer.cli_common import Context, JsonOption, app, db_app, fail, open_store, reports_errors
+from indexer.ingest import IngestReport, ingest_dump
+from search.db import make_engine
+from search.migrate import current_revision, head_revision, upgrade_database
+from search.stats import catalog_stats
+
+
+@app.command()
+@reports_errors
+def ingest(
+    ctx: typer.Context,
+    dump: Annotated[
+        Path, typer.Argument(help="Catalogue dump: .csv, .csv.gz, .jsonl or .jsonl.gz")
+    ],
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="The dump is the whole catalogue: soft-delete absent SKUs."),
+    ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Any rejected row fails the ingest; nothing is written."),
+    ] = False,
+    rejects: Annotated[
+        Path | None,
+        typer.Option(help="Write every rejected row (line, sku, reason) to this JSONL file."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Load a catalogue dump into the product database (upsert by SKU)."""
+    context: Context = ctx.obj
+    settings = context.settings
+    with (
+        open_store(settings) as engine,
+        _open_rejects(rejects) as rejects_out,
+        tqdm(
+            total=dump.stat().st_size if dump.is_file() else 0,
+            unit="B",
+            unit_scale=True,
+            desc="ingest",
+            disable=not context.show_progress(),
+        ) as bar,
+    ):
+
+        def progress(done: int) -> None:
+            bar.update(done - bar.n)
+
+        report = ingest_dump(
+            engine,
+            dump,
+            full=full,
+            strict=strict,
+            batch_size=settings.ingest.batch_size,
+            max_reported_rejections=settings.ingest.max_reported_rejections,
+            rejects_out=rejects_out,
+            on_progress=progress,
+        )
+    if as_json:
+        typer.echo(json.dumps(report.to_dict()))
+    else:
+        _print_report(report)
+    if not report.committed:
+        raise fail(f"--strict: {report.rejected:,} row(s) rejected, nothing was written")
+
+
+@contextmanager
+def _open_rejects(path: Path | None) -> Iterator[Any]:
+    if path is None:
+        yield None
+        return
+    try:
+        handle = path.open("w", encoding="utf-8")
+    except OSError as error:
+        raise fail(f"{path}: cannot write rejects file: {error.strerror}") from None
+    with handle:
+        yield handle
+
+
+def _print_report(report: IngestReport) -> None:
+    rate = report.rows / report.seconds if report.seconds else 0.0
+    verb = "ingested" if report.committed else "checked (nothing written)"
+    typer.echo(f"{verb} {report.source}: {report.rows:,} rows in {report.seconds:.1f} s")
+    typer.echo(f"  {'rate':<10} {rate:>10,.0f} rows/s")
+    for name in ("inserted", "updated", "unchanged", "deleted", "rejected"):
+        typer.echo(f"  {name:<10} {getattr(report, name):>10,}")
+    typer.echo(f"  images     +{report.images_added:,} / -{report.images_removed:,}")
+    for rejection in report.rejections:
+        typer.echo(f"    {rejection}")
+    if report.rejected > len(report.rejections):
+        typer.echo(
+            f"    ... and {report.rejected - len(report.rejections)} more (see --rejects FILE)"
+        )
+    if report.committed:
+        typer.echo(f"catalogue revision {report.revision}")
+
+
+@app.command()
+@reports_errors
+def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Show what the product database holds."""
+    context: Context = ctx.obj
+    with open_store(context.settings) as engine:
+        stats = catalog_stats(engine)
+    if as_json:
+        typer.echo(json.dumps(stats))
+        return
+    typer.echo(f"database   {context.settings.database_url}")
+    products = stats["products"]
+    typer.echo(f"products   {products['active']:,} active, {products['deleted']:,} deleted")
+    images = ", ".join(f"{count:,} {name}" for name, count in stats["images"].items()) or "none"
+    typer.echo(f"images     {images}")
+    vectors = ", ".join(f"{count:,} {model}" for model, count in stats["embeddings"].items())
+    typer.echo(f"vectors    {vectors or 'none'}")
+    typer.echo(f"revision   {stats['revision']}")
+
+
+@db_app.command("upgrade")
+@reports_errors
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply every pending migration to the product database."""
+    context: Context = ctx.obj
+    engine = make_engine(context.settings.database_url)
+    try:
+        before = current_revision(engine)
+        upgrade_database(engine)
+        after = current_revision(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        typer.echo(f"database already at {after}")
+    else:
+        typer.echo(f"database upgraded from {before or 'empty'} to {after}")
+
+
+@db_app.command("current")
+@reports_errors
+def db_current(ctx: typer.Context) -> None:
+    """Show the database's migration and the newest one this code ships."""
+    context: Context = ctx.obj
+    engine = make_engine(context.settings.database_url)
+    try:
+        current = current_revision(engine)
+    finally:
+        engine.dispose()
+    typer.echo(f"database at {current or 'empty'}; newest migration {head_revision()}")

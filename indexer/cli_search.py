@@ -1,0 +1,158 @@
+"""`facet search` and `facet similar`: query the published index from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from indexer.cli_common import Context, JsonOption, app, fail, open_store, reports_errors
+from search.backbones import load_backbone
+from search.builds import BuildStore
+from search.embed import Embedder, Precision
+from search.errors import IncompatibleIndex
+from search.filters import Filters
+from search.images import decode_image
+from search.searcher import ProductHit, Searcher
+
+KOption = Annotated[int, typer.Option("--k", min=1, max=1000, help="Number of products.")]
+Category = Annotated[str | None, typer.Option(help="Only this category.")]
+Material = Annotated[str | None, typer.Option(help="Only this material.")]
+Style = Annotated[str | None, typer.Option(help="Only this style.")]
+MinPrice = Annotated[float | None, typer.Option(help="Price at least this.")]
+MaxPrice = Annotated[float | None, typer.Option(help="Price at most this.")]
+InStock = Annotated[
+    bool | None,
+    typer.Option("--in-stock/--out-of-stock", help="Only in-stock (or out-of-stock) products."),
+]
+Attribute = Annotated[
+    list[str] | None,
+    typer.Option("--attr", help="Attribute equality, KEY=VALUE (repeatable)."),
+]
+
+
+def make_filters(
+    category: str | None,
+    material: str | None,
+    style: str | None,
+    min_price: float | None,
+    max_price: float | None,
+    in_stock: bool | None,
+    attributes: list[str] | None,
+) -> Filters:
+    pairs: dict[str, str] = {}
+    for item in attributes or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise fail(f"--attr {item!r}: expected KEY=VALUE")
+        pairs[key] = value
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise fail(f"--min-price {min_price} is above --max-price {max_price}")
+    return Filters(category, material, style, min_price, max_price, in_stock, pairs)
+
+
+@app.command()
+@reports_errors
+def search(
+    ctx: typer.Context,
+    image: Annotated[Path, typer.Argument(help="A photo to search with.")],
+    k: KOption = 10,
+    category: Category = None,
+    material: Material = None,
+    style: Style = None,
+    min_price: MinPrice = None,
+    max_price: MaxPrice = None,
+    in_stock: InStock = None,
+    attr: Attribute = None,
+    nprobe: Annotated[int | None, typer.Option(min=1, help="Lists to visit.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Find the catalogue products that look most like a photo."""
+    context: Context = ctx.obj
+    settings = context.settings
+    filters = make_filters(category, material, style, min_price, max_price, in_stock, attr)
+    try:
+        data = image.read_bytes()
+    except OSError as error:
+        raise fail(f"{image}: cannot read image: {error.strerror}") from None
+    store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
+    with open_store(settings) as engine:
+        build = store.load_current()
+        backbone = load_backbone(build.manifest.backbone_name, weights=settings.embed.weights)
+        if backbone.identity != build.manifest.backbone:
+            raise IncompatibleIndex(
+                f"the index was built with {build.manifest.backbone}; this machine's "
+                f"{backbone.name} weights are {backbone.identity}"
+            )
+        embedder = Embedder(backbone, precision=Precision(settings.embed.precision))
+        prepared = decode_image(
+            data,
+            max_pixels=settings.embed.max_image_pixels,
+            draft_size=embedder.preprocessing.decode_size,
+        )
+        vector = embedder.embed_images([prepared])[0]
+        searcher = Searcher(
+            engine,
+            build.index,
+            model=build.manifest.backbone,
+            rerank_factor=settings.index.rerank_factor,
+        )
+        hits = searcher.search(vector, k=k, filters=filters, nprobe=nprobe)
+    print_hits(hits, as_json)
+
+
+@app.command()
+@reports_errors
+def similar(
+    ctx: typer.Context,
+    sku: Annotated[str, typer.Argument(help="The product to find look-alikes of.")],
+    k: KOption = 10,
+    category: Category = None,
+    material: Material = None,
+    style: Style = None,
+    min_price: MinPrice = None,
+    max_price: MaxPrice = None,
+    in_stock: InStock = None,
+    attr: Attribute = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Products that look like this one (from stored vectors; nothing is re-embedded)."""
+    context: Context = ctx.obj
+    settings = context.settings
+    filters = make_filters(category, material, style, min_price, max_price, in_stock, attr)
+    store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
+    with open_store(settings) as engine:
+        build = store.load_current()
+        searcher = Searcher(
+            engine,
+            build.index,
+            model=build.manifest.backbone,
+            rerank_factor=settings.index.rerank_factor,
+        )
+        hits = searcher.similar(sku, k=k, filters=filters)
+    print_hits(hits, as_json)
+
+
+def print_hits(hits: list[ProductHit], as_json: bool) -> None:
+    if as_json:
+        results = [
+            {
+                "sku": hit.sku,
+                "score": round(hit.score, 6),
+                "image_id": hit.image_id,
+                "title": hit.title,
+                "category": hit.category,
+                "price": hit.price,
+            }
+            for hit in hits
+        ]
+        typer.echo(json.dumps({"results": results}))
+        return
+    if not hits:
+        typer.echo("no results")
+    for rank, hit in enumerate(hits, start=1):
+        typer.echo(
+            f"{rank:>3}  {hit.score:.3f}  {hit.sku:<28} {hit.title or '':<30} image {hit.image_id}"
+        )

@@ -1,0 +1,275 @@
+"""The vector index: a FAISS IVF index keyed by image id, sized and tuned for its catalogue."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from search.faiss_api import faiss
+
+log = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float32]
+IdArray = npt.NDArray[np.int64]
+# Looks up the stored full-precision vectors of image ids (for re-ranking compressed results).
+VectorLookup = Callable[[IdArray], FloatArray]
+
+MIN_POINTS_PER_LIST = 39  # FAISS warns below this many training points per centroid
+MAX_TRAINING_POINTS_PER_LIST = 256
+NPROBE_STEPS = (1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024)
+
+
+def choose_nlist(n: int) -> int:
+    """Inverted lists for n vectors: about 4*sqrt(n), never fewer than 39 points per list.
+
+    FAISS's guidance is 4*sqrt(n) to 16*sqrt(n); the low end keeps training fast and lists full.
+    A catalogue under 78 vectors gets a single list: exact search, which is what it needs.
+    """
+    if n <= 0:
+        return 1
+    return max(1, min(int(4 * math.sqrt(n)), n // MIN_POINTS_PER_LIST))
+
+
+def choose_factory(n: int, dim: int, *, memory_budget_bytes: int) -> str:
+    """The FAISS factory string for n vectors of dim floats under a memory budget.
+
+    `IVF<nlist>,Flat` keeps full vectors (4 bytes a dimension) and is exact within the probed
+    lists. Over the budget, `IVF<nlist>,SQ6` keeps 6 bits a dimension (under a quarter of the
+    memory); its results are re-ranked against the stored full vectors.
+    """
+    nlist = choose_nlist(n)
+    if n * dim * 4 <= memory_budget_bytes:
+        return f"IVF{nlist},Flat"
+    return f"IVF{nlist},SQ6"
+
+
+def is_compressed(factory: str) -> bool:
+    return not factory.endswith(",Flat") and factory != "Flat"
+
+
+@dataclass
+class SearchHits:
+    """Results for each query, best first; missing results have id -1."""
+
+    scores: FloatArray  # (nq, k) inner products = cosine similarities
+    ids: IdArray  # (nq, k) image ids
+
+
+class VectorIndex:
+    """A trained FAISS index on L2-normalised vectors with inner-product (cosine) metric."""
+
+    def __init__(self, index: Any, factory: str, trained_size: int) -> None:
+        self.index = index
+        self.factory = factory
+        self.trained_size = trained_size
+        self.ivf = faiss.extract_index_ivf(index) if "IVF" in factory else None
+        if self.ivf is not None:
+            # Arbitrary ids (ours are image ids) need a hash-table direct map for reconstruct.
+            self.ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+        self.nprobe = 1
+
+    @property
+    def dim(self) -> int:
+        return int(self.index.d)
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def nlist(self) -> int:
+        return int(self.ivf.nlist) if self.ivf is not None else 1
+
+    @property
+    def compressed(self) -> bool:
+        return is_compressed(self.factory)
+
+    @classmethod
+    def train(
+        cls,
+        vectors: FloatArray,
+        *,
+        factory: str,
+        seed: int = 1338,
+    ) -> VectorIndex:
+        """Create an empty index of `factory` and train it on (a sample of) `vectors`.
+
+        Args:
+            vectors: (n, d) float32, unit length: the catalogue, or a sample of it.
+            factory: FAISS factory string, e.g. from `choose_factory`.
+            seed: for the training sample and k-means, so builds are reproducible.
+        """
+        dim = vectors.shape[1]
+        index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+        ivf = faiss.extract_index_ivf(index) if "IVF" in factory else None
+        sample = vectors
+        if ivf is not None:
+            limit = ivf.nlist * MAX_TRAINING_POINTS_PER_LIST
+            if len(vectors) > limit:
+                rng = np.random.default_rng(seed)
+                sample = vectors[np.sort(rng.choice(len(vectors), limit, replace=False))]
+            ivf.cp.seed = seed
+            ivf.cp.max_points_per_centroid = MAX_TRAINING_POINTS_PER_LIST
+            ivf.cp.min_points_per_centroid = 1  # tiny catalogues: train anyway, quietly
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        return cls(index, factory, trained_size=len(vectors))
+
+    def add(self, vectors: FloatArray, ids: IdArray) -> None:
+        if len(ids):
+            self.index.add_with_ids(
+                np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, np.int64)
+            )
+
+    def remove(self, ids: IdArray) -> int:
+        """Remove these image ids; returns how many were present."""
+        if not len(ids):
+            return 0
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        # The hash-table direct map only supports removal through an IDSelectorArray.
+        return int(self.index.remove_ids(faiss.IDSelectorArray(len(ids), faiss.swig_ptr(ids))))
+
+    def ids(self) -> IdArray:
+        """Every id in the index, ascending."""
+        if self.ivf is None:
+            raise TypeError("only IVF indexes list their ids")
+        invlists = self.ivf.invlists
+        parts = []
+        for list_no in range(self.ivf.nlist):
+            size = invlists.list_size(list_no)
+            if size:
+                pointer = invlists.get_ids(list_no)
+                parts.append(faiss.rev_swig_ptr(pointer, size).copy())
+                invlists.release_ids(list_no, pointer)
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+    def imbalance(self) -> float:
+        """FAISS's list imbalance factor: 1.0 is perfectly even; large means slow searches."""
+        if self.ivf is None or self.ntotal == 0:
+            return 1.0
+        return float(self.ivf.invlists.imbalance_factor())
+
+    def search(
+        self,
+        queries: FloatArray,
+        k: int,
+        *,
+        nprobe: int | None = None,
+        selector: Any | None = None,
+        lookup: VectorLookup | None = None,
+        rerank_factor: int = 10,
+    ) -> SearchHits:
+        """The k nearest image ids of each query.
+
+        Args:
+            queries: (nq, d) float32, unit length.
+            k: results per query.
+            nprobe: lists to visit (default: the tuned value).
+            selector: only these ids may be returned (FAISS filters inside the search, so a
+                selective filter still yields the true top-k of the allowed set).
+            lookup: full vectors by id; when given and the index is compressed, the best
+                `k * rerank_factor` candidates are re-scored exactly and the top k kept.
+            rerank_factor: candidates per result to re-rank.
+        """
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        rerank = lookup is not None and self.compressed
+        fetch = min(k * rerank_factor, max(self.ntotal, 1)) if rerank else k
+        params = None
+        if self.ivf is not None:
+            params = faiss.SearchParametersIVF(nprobe=min(nprobe or self.nprobe, self.nlist))
+            if selector is not None:
+                params.sel = selector
+        elif selector is not None:
+            params = faiss.SearchParameters(sel=selector)
+        scores, ids = self.index.search(queries, fetch, params=params)
+        if rerank:
+            assert lookup is not None
+            scores, ids = _rerank(queries, ids, lookup, k)
+        return SearchHits(scores, ids)
+
+    def tune_nprobe(
+        self,
+        queries: FloatArray,
+        truth: IdArray,
+        *,
+        target: float,
+        lookup: VectorLookup | None = None,
+    ) -> tuple[int, float]:
+        """The smallest nprobe whose recall@k against `truth` reaches `target`; sets it.
+
+        Args:
+            queries: (nq, d) sample queries.
+            truth: (nq, k) exact nearest ids of each query.
+            target: recall to reach, e.g. 0.95.
+            lookup: as for `search` (re-ranking counts towards recall).
+
+        Returns:
+            (nprobe, its measured recall). If no nprobe reaches the target, every list is
+            searched and that recall is returned.
+        """
+        k = truth.shape[1]
+        steps = [step for step in NPROBE_STEPS if step < self.nlist] + [self.nlist]
+        recall = 0.0
+        for nprobe in steps:
+            hits = self.search(queries, k, nprobe=nprobe, lookup=lookup)
+            recall = recall_at_k(hits.ids, truth)
+            if recall >= target:
+                break
+        self.nprobe = nprobe
+        return nprobe, recall
+
+    def save(self, path: str) -> None:
+        faiss.write_index(self.index, path)
+
+    @classmethod
+    def load(cls, path: str, *, factory: str, trained_size: int, nprobe: int) -> VectorIndex:
+        loaded = cls(faiss.read_index(path), factory, trained_size)
+        loaded.nprobe = nprobe
+        return loaded
+
+    def copy(self) -> VectorIndex:
+        clone = VectorIndex(faiss.clone_index(self.index), self.factory, self.trained_size)
+        clone.nprobe = self.nprobe
+        return clone
+
+
+def exact_neighbours(queries: FloatArray, vectors: FloatArray, ids: IdArray, k: int) -> IdArray:
+    """Ground truth: the k nearest ids by exact inner product (FAISS's brute force)."""
+    _, positions = faiss.knn(
+        np.ascontiguousarray(queries, dtype=np.float32),
+        np.ascontiguousarray(vectors, dtype=np.float32),
+        min(k, len(vectors)),
+        metric=faiss.METRIC_INNER_PRODUCT,
+    )
+    return np.where(positions >= 0, ids[np.maximum(positions, 0)], -1)
+
+
+def recall_at_k(found: IdArray, truth: IdArray) -> float:
+    """Mean share of each query's true k nearest that were found (ignoring -1 padding)."""
+    total = hits = 0
+    for got, want in zip(found, truth, strict=True):
+        wanted = set(want[want >= 0].tolist())
+        total += len(wanted)
+        hits += len(wanted & set(got.tolist()))
+    return hits / total if total else 1.0
+
+
+def _rerank(
+    queries: FloatArray, candidates: IdArray, lookup: VectorLookup, k: int
+) -> tuple[FloatArray, IdArray]:
+    scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    ids = np.full((len(queries), k), -1, dtype=np.int64)
+    for row, (query, found) in enumerate(zip(queries, candidates, strict=True)):
+        valid = found[found >= 0]
+        if not len(valid):
+            continue
+        exact = lookup(valid) @ query
+        order = np.argsort(-exact)[:k]
+        scores[row, : len(order)] = exact[order]
+        ids[row, : len(order)] = valid[order]
+    return scores, ids

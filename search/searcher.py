@@ -1,0 +1,177 @@
+"""Searching the catalogue: vectors in, products out, with filters and per-product collapse."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import Engine, select
+
+from search.errors import UnknownProduct
+from search.faiss_api import faiss
+from search.filters import Filters, allowed_image_ids, searchable_images
+from search.index import FloatArray, IdArray, SearchHits, VectorIndex
+from search.models import Product, ProductImage
+from search.vectors import load_vectors
+
+# Filters allowing at most this many images are searched exactly over just those vectors.
+EXACT_FILTER_LIMIT = 20_000
+
+
+@dataclass(frozen=True)
+class ProductHit:
+    """One product in the results, scored by its best-matching image."""
+
+    product_id: int
+    sku: str
+    title: str | None
+    category: str | None
+    price: float | None
+    currency: str | None
+    score: float
+    image_id: int
+
+
+class StoreLookup:
+    """Full vectors by image id from the product store, for re-ranking compressed results."""
+
+    def __init__(self, engine: Engine, model: str) -> None:
+        self.engine = engine
+        self.model = model
+
+    def __call__(self, ids: IdArray) -> FloatArray:
+        stored_ids, vectors = load_vectors(self.engine, self.model, [int(i) for i in ids])
+        order = np.searchsorted(stored_ids, ids)
+        return vectors[order]
+
+
+class Searcher:
+    """The index of one build plus the product store it points into."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        index: VectorIndex,
+        *,
+        model: str,
+        rerank_factor: int = 10,
+    ) -> None:
+        self.engine = engine
+        self.index = index
+        self.model = model
+        self.rerank_factor = rerank_factor
+        self.lookup = StoreLookup(engine, model)
+
+    def search(
+        self,
+        query: FloatArray,
+        *,
+        k: int = 10,
+        filters: Filters | None = None,
+        nprobe: int | None = None,
+        exclude_product: int | None = None,
+    ) -> list[ProductHit]:
+        """The k best products for one or more query vectors ((d,) or (nq, d), unit length).
+
+        With several queries (a product's images), an image's score is its best over them.
+        """
+        queries = np.atleast_2d(np.asarray(query, dtype=np.float32))
+        allowed = None
+        if filters is not None and not filters.is_empty():
+            allowed = allowed_image_ids(self.engine, filters)
+            if not len(allowed):
+                return []
+        fetch = k * 4
+        while True:
+            hits = self._image_hits(queries, fetch, allowed, nprobe)
+            products = self._collapse(hits, exclude_product)
+            exhausted = (hits.ids[:, -1] < 0).all() or fetch >= self.index.ntotal
+            if len(products) >= k or exhausted:
+                return products[:k]
+            fetch *= 4
+
+    def similar(self, sku: str, *, k: int = 10, filters: Filters | None = None) -> list[ProductHit]:
+        """Products that look like this one, from its stored vectors (nothing is re-embedded)."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(Product.id).where(Product.sku == sku, Product.deleted_at.is_(None))
+            ).first()
+            if row is None:
+                raise UnknownProduct(f"no active product with sku {sku!r}")
+            image_ids = (
+                connection.execute(searchable_images().where(ProductImage.product_id == row[0]))
+                .scalars()
+                .all()
+            )
+        _, vectors = load_vectors(self.engine, self.model, [int(i) for i in image_ids])
+        if not len(vectors):
+            return []
+        return self.search(vectors, k=k, filters=filters, exclude_product=row[0])
+
+    def _image_hits(
+        self, queries: FloatArray, fetch: int, allowed: IdArray | None, nprobe: int | None
+    ) -> SearchHits:
+        if allowed is not None and len(allowed) <= EXACT_FILTER_LIMIT:
+            return self._exact_over(queries, allowed, fetch)
+        selector = None
+        if allowed is not None:
+            selector = faiss.IDSelectorBatch(allowed)
+            # A filter keeping a share s of the catalogue leaves s of each probed list: probe
+            # 1/s times more lists to find as many candidates.
+            share = len(allowed) / max(self.index.ntotal, 1)
+            nprobe = min(self.index.nlist, math.ceil((nprobe or self.index.nprobe) / share))
+        return self.index.search(
+            queries,
+            fetch,
+            nprobe=nprobe,
+            selector=selector,
+            lookup=self.lookup,
+            rerank_factor=self.rerank_factor,
+        )
+
+    def _exact_over(self, queries: FloatArray, allowed: IdArray, fetch: int) -> SearchHits:
+        stored_ids, vectors = load_vectors(self.engine, self.model, [int(i) for i in allowed])
+        count = min(fetch, len(stored_ids))
+        scores = np.full((len(queries), fetch), -np.inf, dtype=np.float32)
+        ids = np.full((len(queries), fetch), -1, dtype=np.int64)
+        if count:
+            similarity = queries @ vectors.T
+            top = np.argsort(-similarity, axis=1)[:, :count]
+            scores[:, :count] = np.take_along_axis(similarity, top, axis=1)
+            ids[:, :count] = stored_ids[top]
+        return SearchHits(scores, ids)
+
+    def _collapse(self, hits: SearchHits, exclude_product: int | None) -> list[ProductHit]:
+        best: dict[int, float] = {}
+        for scores, ids in zip(hits.scores, hits.ids, strict=True):
+            for score, image_id in zip(scores.tolist(), ids.tolist(), strict=True):
+                if image_id >= 0 and score > best.get(image_id, -math.inf):
+                    best[image_id] = score
+        if not best:
+            return []
+        query = (
+            select(
+                ProductImage.id,
+                Product.id,
+                Product.sku,
+                Product.title,
+                Product.category,
+                Product.price,
+                Product.currency,
+            )
+            .join(Product, Product.id == ProductImage.product_id)
+            .where(ProductImage.id.in_(list(best)), Product.deleted_at.is_(None))
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        products: dict[int, ProductHit] = {}
+        for image_id, product_id, sku, title, category, price, currency in rows:
+            if product_id == exclude_product:
+                continue
+            score = best[image_id]
+            if product_id not in products or score > products[product_id].score:
+                products[product_id] = ProductHit(
+                    product_id, sku, title, category, price, currency, score, image_id
+                )
+        return sorted(products.values(), key=lambda hit: -hit.score)
