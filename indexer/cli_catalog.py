@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ from tqdm import tqdm
 
 from indexer.cli_common import Context, JsonOption, app, db_app, fail, open_store, reports_errors
 from indexer.ingest import IngestReport, ingest_dump
+from search.builds import BuildStore
 from search.db import make_engine
 from search.migrate import current_revision, head_revision, upgrade_database
 from search.stats import catalog_stats
@@ -109,10 +111,13 @@ def _print_report(report: IngestReport) -> None:
 @app.command()
 @reports_errors
 def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Show what the product database holds."""
+    """Show what the product database and the live index hold."""
     context: Context = ctx.obj
     with open_store(context.settings) as engine:
         stats = catalog_stats(engine)
+    store = BuildStore(context.settings.index_dir)
+    build_id = store.current_id()
+    stats["index"] = asdict(store.manifest(build_id)) if build_id else None
     if as_json:
         typer.echo(json.dumps(stats))
         return
@@ -124,6 +129,15 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     vectors = ", ".join(f"{count:,} {model}" for model, count in stats["embeddings"].items())
     typer.echo(f"vectors    {vectors or 'none'}")
     typer.echo(f"revision   {stats['revision']}")
+    index = stats["index"]
+    if index is None:
+        typer.echo("index      none (run `facet build`)")
+    else:
+        typer.echo(
+            f"index      {index['build_id']}: {index['ntotal']:,} vectors, {index['factory']}, "
+            f"nprobe {index['nprobe']}, recall@10 {index['recall_at_10']}, "
+            f"revision {index['catalog_revision']}"
+        )
 
 
 @db_app.command("upgrade")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -196,13 +197,21 @@ def _retrain_reason(
         return "--rebuild"
     if current is None:
         return "no compatible index"
-    if current.index.factory != factory:
-        return f"index type changes from {current.index.factory} to {factory}"
+    # The list count of an automatic choice grows with the catalogue; that alone is not worth a
+    # retrain (growth past retrain_growth is). A change of kind or an explicit factory is.
+    explicit = options.factory is not None
+    before, after = current.index.factory, factory
+    if (before != after) if explicit else (_kind(before) != _kind(after)):
+        return f"index type changes from {before} to {after}"
     if count > options.retrain_growth * current.index.trained_size:
         return f"catalogue grew from {current.index.trained_size:,} to {count:,} vectors"
     if current.index.imbalance() > options.max_imbalance:
         return f"lists unbalanced ({current.index.imbalance():.1f})"
     return ""
+
+
+def _kind(factory: str) -> str:
+    return re.sub(r"IVF\d+", "IVF", factory)
 
 
 def _tune(

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import Engine, select
 
-from search.errors import UnknownProduct
+from search.errors import IndexNotReady, UnknownProduct
 from search.faiss_api import faiss
 from search.filters import Filters, allowed_image_ids, searchable_images
-from search.index import FloatArray, IdArray, SearchHits, VectorIndex
+from search.index import FloatArray, IdArray, SearchHits, VectorIndex, rerank
 from search.models import Product, ProductImage
 from search.vectors import load_vectors
 
@@ -43,7 +43,14 @@ class StoreLookup:
     def __call__(self, ids: IdArray) -> FloatArray:
         stored_ids, vectors = load_vectors(self.engine, self.model, [int(i) for i in ids])
         order = np.searchsorted(stored_ids, ids)
-        return vectors[order]
+        if len(stored_ids) < len(set(ids.tolist())) or not np.array_equal(
+            stored_ids[np.minimum(order, len(stored_ids) - 1)], ids
+        ):
+            raise IndexNotReady(
+                "the index holds images without stored vectors: run `facet verify --repair`"
+            )
+        found: FloatArray = vectors[order]
+        return found
 
 
 class Searcher:
@@ -62,6 +69,8 @@ class Searcher:
         self.model = model
         self.rerank_factor = rerank_factor
         self.lookup = StoreLookup(engine, model)
+        # For exact search under selective filters: which allowed images the index holds.
+        self.indexed_ids = index.ids()
 
     def search(
         self,
@@ -92,7 +101,11 @@ class Searcher:
             fetch *= 4
 
     def similar(self, sku: str, *, k: int = 10, filters: Filters | None = None) -> list[ProductHit]:
-        """Products that look like this one, from its stored vectors (nothing is re-embedded)."""
+        """Products that look like this one, from its stored vectors (nothing is re-embedded).
+
+        Raises:
+            UnknownProduct: no active product has this SKU.
+        """
         with self.engine.connect() as connection:
             row = connection.execute(
                 select(Product.id).where(Product.sku == sku, Product.deleted_at.is_(None))
@@ -107,7 +120,11 @@ class Searcher:
         _, vectors = load_vectors(self.engine, self.model, [int(i) for i in image_ids])
         if not len(vectors):
             return []
-        return self.search(vectors, k=k, filters=filters, exclude_product=row[0])
+        # One query, the product's mean appearance, rather than one per image: a third of the
+        # work for a three-image product, and it favours look-alikes of the whole product.
+        mean = vectors.mean(axis=0)
+        query = (mean / np.linalg.norm(mean)).astype(np.float32)
+        return self.search(query, k=k, filters=filters, exclude_product=row[0])
 
     def _image_hits(
         self, queries: FloatArray, fetch: int, allowed: IdArray | None, nprobe: int | None
@@ -131,16 +148,20 @@ class Searcher:
         )
 
     def _exact_over(self, queries: FloatArray, allowed: IdArray, fetch: int) -> SearchHits:
-        stored_ids, vectors = load_vectors(self.engine, self.model, [int(i) for i in allowed])
-        count = min(fetch, len(stored_ids))
-        scores = np.full((len(queries), fetch), -np.inf, dtype=np.float32)
-        ids = np.full((len(queries), fetch), -1, dtype=np.int64)
+        """Brute force over the allowed images' vectors in the index (re-ranked if compressed)."""
+        present = allowed[np.isin(allowed, self.indexed_ids, assume_unique=True)]
+        candidates = fetch * self.rerank_factor if self.index.compressed else fetch
+        count = min(candidates, len(present))
+        scores = np.full((len(queries), count), -np.inf, dtype=np.float32)
+        ids = np.full((len(queries), count), -1, dtype=np.int64)
         if count:
-            similarity = queries @ vectors.T
+            similarity = queries @ self.index.reconstruct(present).T
             top = np.argsort(-similarity, axis=1)[:, :count]
-            scores[:, :count] = np.take_along_axis(similarity, top, axis=1)
-            ids[:, :count] = stored_ids[top]
-        return SearchHits(scores, ids)
+            scores = np.take_along_axis(similarity, top, axis=1).astype(np.float32)
+            ids = present[top]
+        if self.index.compressed and count:
+            scores, ids = rerank(queries, ids, self.lookup, min(fetch, count))
+        return _pad(SearchHits(scores, ids), fetch)
 
     def _collapse(self, hits: SearchHits, exclude_product: int | None) -> list[ProductHit]:
         best: dict[int, float] = {}
@@ -175,3 +196,13 @@ class Searcher:
                     product_id, sku, title, category, price, currency, score, image_id
                 )
         return sorted(products.values(), key=lambda hit: -hit.score)
+
+
+def _pad(hits: SearchHits, width: int) -> SearchHits:
+    """Pad results to `width` columns with -1 ids, as FAISS does when it runs out."""
+    missing = width - hits.ids.shape[1]
+    if missing <= 0:
+        return hits
+    scores = np.pad(hits.scores, ((0, 0), (0, missing)), constant_values=-np.inf)
+    ids = np.pad(hits.ids, ((0, 0), (0, missing)), constant_values=-1)
+    return SearchHits(scores.astype(np.float32), ids)

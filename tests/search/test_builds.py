@@ -1,0 +1,122 @@
+"""Publishing index builds atomically, loading them safely, rolling back."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from search.builds import BuildStore, Manifest
+from search.errors import IncompatibleIndex, IndexNotReady
+from search.index import VectorIndex
+
+
+def tiny_index(seed: int) -> VectorIndex:
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((100, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = VectorIndex.train(vectors, factory="IVF2,Flat")
+    index.add(vectors, np.arange(100, dtype=np.int64) + seed * 1000)
+    return index
+
+
+def manifest(store: BuildStore, index: VectorIndex) -> Manifest:
+    return Manifest(
+        build_id=store.new_build_id(),
+        backbone="model-a",
+        backbone_name="model",
+        dim=8,
+        metric="inner_product",
+        factory=index.factory,
+        nlist=index.nlist,
+        nprobe=2,
+        ntotal=index.ntotal,
+        trained_size=100,
+        recall_at_10=1.0,
+        catalog_revision=1,
+        created_at="2026-11-29T12:00:00",
+        derived_from=None,
+    )
+
+
+def publish(store: BuildStore, seed: int) -> str:
+    index = tiny_index(seed)
+    built = manifest(store, index)
+    store.publish(index, built)
+    return built.build_id
+
+
+def test_nothing_published_is_not_ready(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotReady, match="facet build"):
+        BuildStore(tmp_path).load_current()
+
+
+def test_publish_then_load(tmp_path: Path) -> None:
+    store = BuildStore(tmp_path)
+    build_id = publish(store, 1)
+    loaded = store.load_current(backbone="model-a", dim=8)
+    assert store.current_id() == build_id == loaded.manifest.build_id
+    assert loaded.index.ntotal == 100 and loaded.index.nprobe == 2
+    assert loaded.index.ids()[0] == 1000
+
+
+def test_a_manifest_from_another_backbone_or_dimension_is_refused(tmp_path: Path) -> None:
+    store = BuildStore(tmp_path)
+    publish(store, 1)
+    with pytest.raises(IncompatibleIndex, match="built with model-a, not model-b"):
+        store.load_current(backbone="model-b")
+    with pytest.raises(IncompatibleIndex, match="dimension 8, not 16"):
+        store.load_current(dim=16)
+
+
+def test_a_crash_before_the_switch_leaves_the_previous_build_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = BuildStore(tmp_path)
+    first = publish(store, 1)
+    real_replace = os.replace
+
+    def crash_on_pointer(source: str | Path, target: str | Path) -> None:
+        if Path(target).name == "CURRENT":
+            raise OSError("killed")
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", crash_on_pointer)
+    with pytest.raises(OSError, match="killed"):
+        publish(store, 2)
+    monkeypatch.undo()
+    assert store.current_id() == first
+    assert store.load_current().index.ids()[0] == 1000
+
+
+def test_a_half_written_build_is_ignored_and_cleaned_up(tmp_path: Path) -> None:
+    store = BuildStore(tmp_path)
+    first = publish(store, 1)
+    staging = store.builds / ".staging-20990101T000000000000Z"
+    staging.mkdir()
+    (staging / "index.faiss").write_bytes(b"half an index")
+    assert store.build_ids() == [first]
+    assert store.load_current().manifest.build_id == first
+    publish(store, 2)
+    assert not staging.exists()
+
+
+def test_a_corrupt_current_build_is_not_ready(tmp_path: Path) -> None:
+    store = BuildStore(tmp_path)
+    build_id = publish(store, 1)
+    (store.builds / build_id / "index.faiss").write_bytes(b"garbage")
+    with pytest.raises(IndexNotReady, match="unreadable"):
+        store.load_current()
+
+
+def test_rollback_goes_back_one_build_at_a_time(tmp_path: Path) -> None:
+    store = BuildStore(tmp_path, keep=3)
+    ids = [publish(store, seed) for seed in (1, 2, 3, 4)]
+    assert store.build_ids() == ids[1:]  # the oldest was pruned
+    assert store.rollback() == (ids[3], ids[2])
+    assert store.load_current().index.ids()[0] == 3000
+    assert store.rollback() == (ids[2], ids[1])
+    with pytest.raises(IndexNotReady, match="oldest build"):
+        store.rollback()
