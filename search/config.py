@@ -81,6 +81,16 @@ class IndexSettings(BaseModel):
     keep_builds: int = Field(default=3, ge=2)
 
 
+class ApiSettings(BaseModel):
+    """The HTTP service."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    # Uploads larger than this are refused with 413; reading stops at the limit.
+    max_upload_bytes: int = Field(default=10 * 2**20, ge=1)
+    max_k: int = Field(default=100, ge=1)
+
+
 class Settings(BaseSettings):
     """Facet's configuration. Nested groups take `FACET_<GROUP>__<NAME>` variables."""
 
@@ -98,6 +108,7 @@ class Settings(BaseSettings):
     embed: EmbedSettings = EmbedSettings()
     download: DownloadSettings = DownloadSettings()
     index: IndexSettings = IndexSettings()
+    api: ApiSettings = ApiSettings()
 
     @property
     def database_url(self) -> str:

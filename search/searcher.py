@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,27 +81,46 @@ class Searcher:
         filters: Filters | None = None,
         nprobe: int | None = None,
         exclude_product: int | None = None,
+        stages: dict[str, float] | None = None,
     ) -> list[ProductHit]:
         """The k best products for one or more query vectors ((d,) or (nq, d), unit length).
 
-        With several queries (a product's images), an image's score is its best over them.
+        With several queries, an image's score is its best over them. `stages`, if given,
+        receives the seconds spent searching vectors ("search") and reading products
+        ("products").
         """
+        stages = stages if stages is not None else {}
+        stages.setdefault("search", 0.0)
+        stages.setdefault("products", 0.0)
         queries = np.atleast_2d(np.asarray(query, dtype=np.float32))
         allowed = None
         if filters is not None and not filters.is_empty():
+            started = time.perf_counter()
             allowed = allowed_image_ids(self.engine, filters)
+            stages["products"] += time.perf_counter() - started
             if not len(allowed):
                 return []
         fetch = k * 4
         while True:
+            started = time.perf_counter()
             hits = self._image_hits(queries, fetch, allowed, nprobe)
+            middle = time.perf_counter()
             products = self._collapse(hits, exclude_product)
+            stages["search"] += middle - started
+            stages["products"] += time.perf_counter() - middle
             exhausted = (hits.ids[:, -1] < 0).all() or fetch >= self.index.ntotal
             if len(products) >= k or exhausted:
                 return products[:k]
             fetch *= 4
 
-    def similar(self, sku: str, *, k: int = 10, filters: Filters | None = None) -> list[ProductHit]:
+    def similar(
+        self,
+        sku: str,
+        *,
+        k: int = 10,
+        filters: Filters | None = None,
+        stages: dict[str, float] | None = None,
+    ) -> list[ProductHit]:
         """Products that look like this one, from its stored vectors (nothing is re-embedded).
 
         Raises:
@@ -124,7 +144,7 @@ class Searcher:
         # work for a three-image product, and it favours look-alikes of the whole product.
         mean = vectors.mean(axis=0)
         query = (mean / np.linalg.norm(mean)).astype(np.float32)
-        return self.search(query, k=k, filters=filters, exclude_product=row[0])
+        return self.search(query, k=k, filters=filters, exclude_product=row[0], stages=stages)
 
     def _image_hits(
         self, queries: FloatArray, fetch: int, allowed: IdArray | None, nprobe: int | None

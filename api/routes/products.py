@@ -1,0 +1,77 @@
+"""Catalogue products and their look-alikes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import FiltersDep, ServiceDep, image_url, to_results
+from api.schemas import ProductImageOut, ProductOut, SearchResponse, Timings
+from search.errors import UnknownProduct
+from search.models import ImageStatus, Product
+
+router = APIRouter(prefix="/v1/products", tags=["products"])
+
+
+@router.get("/{sku}", response_model=ProductOut)
+async def get_product(request: Request, service: ServiceDep, sku: str) -> ProductOut:
+    """One active product with its images."""
+
+    def read() -> Product | None:
+        with Session(service.engine) as session:
+            return session.scalars(
+                select(Product)
+                .where(Product.sku == sku, Product.deleted_at.is_(None))
+                .options(selectinload(Product.images))
+            ).first()
+
+    product = await run_in_threadpool(read)
+    if product is None:
+        raise UnknownProduct(f"no active product with sku {sku!r}")
+    return ProductOut(
+        sku=product.sku,
+        title=product.title,
+        description=product.description,
+        category=product.category,
+        material=product.material,
+        style=product.style,
+        price=product.price,
+        currency=product.currency,
+        in_stock=product.in_stock,
+        attributes=product.attributes,
+        images=[
+            ProductImageOut(
+                image_id=image.id,
+                position=image.position,
+                status=image.status,
+                image_url=image_url(request, image.id),
+            )
+            for image in product.images
+            if image.status != ImageStatus.REMOVED
+        ],
+    )
+
+
+@router.get("/{sku}/similar", response_model=SearchResponse)
+async def similar(
+    request: Request,
+    service: ServiceDep,
+    filters: FiltersDep,
+    sku: str,
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> SearchResponse:
+    """Products that look like this one, from stored vectors; never the product itself."""
+    live = service.live()
+    stages: dict[str, float] = {}
+    hits = await run_in_threadpool(live.searcher.similar, sku, k=k, filters=filters, stages=stages)
+    timings = Timings(
+        search_ms=round(stages.get("search", 0.0) * 1000, 3),
+        products_ms=round(stages.get("products", 0.0) * 1000, 3),
+    )
+    return SearchResponse(
+        results=to_results(request, hits), build_id=live.manifest.build_id, timings=timings
+    )

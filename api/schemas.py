@@ -1,0 +1,62 @@
+"""The API's JSON shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class ProductResult(BaseModel):
+    sku: str
+    title: str | None
+    category: str | None
+    price: float | None
+    currency: str | None
+    score: float
+    image_id: int
+    image_url: str
+
+
+class Timings(BaseModel):
+    """Milliseconds spent in each stage of the request."""
+
+    decode_ms: float = 0.0
+    embed_ms: float = 0.0
+    search_ms: float = 0.0
+    products_ms: float = 0.0
+
+
+class SearchResponse(BaseModel):
+    results: list[ProductResult]
+    build_id: str
+    timings: Timings
+
+
+class ProductImageOut(BaseModel):
+    image_id: int
+    position: int
+    status: str
+    image_url: str
+
+
+class ProductOut(BaseModel):
+    sku: str
+    title: str | None
+    description: str | None
+    category: str | None
+    material: str | None
+    style: str | None
+    price: float | None
+    currency: str | None
+    in_stock: bool | None
+    attributes: dict[str, Any]
+    images: list[ProductImageOut]
+
+
+class Ready(BaseModel):
+    ready: bool
+    backbone: str | None = None
+    build_id: str | None = None
+    products: int
+    vectors: int

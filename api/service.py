@@ -1,0 +1,90 @@
+"""What the API serves from: the product store, the live index and the embedder, loaded once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from search.backbones import load_backbone
+from search.builds import BuildStore, Manifest
+from search.config import Settings
+from search.embed import Embedder, Precision
+from search.errors import IncompatibleIndex, IndexNotReady
+from search.searcher import Searcher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Live:
+    """One consistent snapshot: an index build and the embedder of its backbone."""
+
+    manifest: Manifest
+    searcher: Searcher
+    embedder: Embedder
+
+
+class Service:
+    """Holds the live snapshot; `reload` swaps in a new one without disturbing requests that
+    already took the old one (they finish on it)."""
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
+        self._live: Live | None = None
+        self._lock = threading.Lock()
+
+    def live(self) -> Live:
+        """The current snapshot.
+
+        Raises:
+            IndexNotReady: no index was loaded (none built yet, or it failed to load).
+        """
+        live = self._live
+        if live is None:
+            raise IndexNotReady("no index is loaded: run `facet build`, then reload")
+        return live
+
+    @property
+    def loaded(self) -> bool:
+        return self._live is not None
+
+    def reload(self) -> Manifest:
+        """Load the current published build (and its backbone, if it changed) and swap it in."""
+        with self._lock:
+            build = self.store.load_current()
+            previous = self._live
+            if previous is not None and previous.manifest.backbone == build.manifest.backbone:
+                embedder = previous.embedder
+            else:
+                embedder = self._embedder(build.manifest)
+            searcher = Searcher(
+                self.engine,
+                build.index,
+                model=build.manifest.backbone,
+                rerank_factor=self.settings.index.rerank_factor,
+            )
+            self._live = Live(build.manifest, searcher, embedder)
+            log.info("serving index %s", build.manifest.build_id)
+            return build.manifest
+
+    def try_load(self) -> None:
+        """Load at start-up; without an index the service still starts and answers 503."""
+        try:
+            self.reload()
+        except (IndexNotReady, IncompatibleIndex) as error:
+            log.warning("starting without an index: %s", error)
+
+    def _embedder(self, manifest: Manifest) -> Embedder:
+        embed = self.settings.embed
+        backbone = load_backbone(manifest.backbone_name, weights=embed.weights)
+        if backbone.identity != manifest.backbone:
+            raise IncompatibleIndex(
+                f"index {manifest.build_id} was built with {manifest.backbone}; the configured "
+                f"{backbone.name} weights are {backbone.identity}"
+            )
+        return Embedder(backbone, precision=Precision(embed.precision), batch_size=embed.batch_size)

@@ -1,0 +1,45 @@
+"""An app over a real SQLite store and a real index of the sample catalogue (built once)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from api.app import create_app
+from indexer.cli import app as cli
+from search.config import Settings
+from tests.conftest import SAMPLE_CATALOG
+
+
+@pytest.fixture(scope="session")
+def built_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("built-home")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--home", str(home), "ingest", str(SAMPLE_CATALOG)]).exit_code == 0
+    result = runner.invoke(cli, ["--home", str(home), "build"])
+    assert result.exit_code == 0, result.output
+    return home
+
+
+@pytest.fixture
+def api_settings(built_home: Path, tmp_path: Path) -> Settings:
+    home = tmp_path / "home"
+    shutil.copytree(built_home, home)
+    return Settings(home=home)
+
+
+@pytest.fixture
+def client(api_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(api_settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def empty_client(tmp_path: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(home=tmp_path / "empty"))) as test_client:
+        yield test_client
