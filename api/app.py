@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from api.batcher import MicroBatcher
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
+from api.metrics import Metrics
 from api.routes import health, images, products, search
 from api.service import Service
 from search.config import Settings
@@ -31,9 +33,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service = Service(settings, engine)
         await run_in_threadpool(service.try_load)
         app.state.service = service
+        batcher = MicroBatcher(
+            max_batch=settings.api.batch_max,
+            max_wait_ms=settings.api.batch_wait_ms,
+            max_queue=settings.api.queue_max,
+            on_batch=metrics.observe_batch,
+        )
+        metrics.queue_depth.set_function(lambda: batcher.depth)
+        app.state.batcher = batcher if settings.api.micro_batching else None
+        batcher.start()
         try:
             yield
         finally:
+            await batcher.stop()
             engine.dispose()
 
     app = FastAPI(
@@ -42,7 +54,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Visual similarity search for product catalogues.",
         lifespan=lifespan,
     )
+    metrics = Metrics()
+    app.state.metrics = metrics
     install_error_handlers(app)
+    metrics.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_upload_bytes + MULTIPART_OVERHEAD)
     for module in (health, search, products, images):
         app.include_router(module.router)

@@ -60,3 +60,18 @@ class Ready(BaseModel):
     build_id: str | None = None
     products: int
     vectors: int
+
+
+class LabelScore(BaseModel):
+    label: str
+    confidence: float
+
+
+class Classification(BaseModel):
+    """Per field, labels with confidences summing to 1, most likely first."""
+
+    predictions: dict[str, list[LabelScore]]
+    method: str
+    neighbours: int
+    build_id: str
+    timings: Timings

@@ -28,6 +28,8 @@ class ProductHit:
     sku: str
     title: str | None
     category: str | None
+    material: str | None
+    style: str | None
     price: float | None
     currency: str | None
     score: float
@@ -198,6 +200,8 @@ class Searcher:
                 Product.sku,
                 Product.title,
                 Product.category,
+                Product.material,
+                Product.style,
                 Product.price,
                 Product.currency,
             )
@@ -207,13 +211,22 @@ class Searcher:
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
         products: dict[int, ProductHit] = {}
-        for image_id, product_id, sku, title, category, price, currency in rows:
+        for image_id, product_id, sku, title, category, material, style, price, currency in rows:
             if product_id == exclude_product:
                 continue
             score = best[image_id]
             if product_id not in products or score > products[product_id].score:
                 products[product_id] = ProductHit(
-                    product_id, sku, title, category, price, currency, score, image_id
+                    product_id,
+                    sku,
+                    title,
+                    category,
+                    material,
+                    style,
+                    price,
+                    currency,
+                    score,
+                    image_id,
                 )
         return sorted(products.values(), key=lambda hit: -hit.score)
 

@@ -1,19 +1,20 @@
-"""Image search."""
+"""Image search and classification of uploaded photos."""
 
 from __future__ import annotations
 
-import time
+from collections import defaultdict
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import FiltersDep, ServiceDep, to_results
-from api.schemas import SearchResponse, Timings
-from api.uploads import read_upload
-from search.images import decode_image
+from api.query import embed_upload, record_search_stages
+from api.schemas import Classification, LabelScore, SearchResponse, Timings
 
 router = APIRouter(prefix="/v1", tags=["search"])
+Photo = Annotated[UploadFile, File(description="JPEG, PNG, WebP or GIF (first frame)")]
+CLASSIFIED_FIELDS = ("category", "material", "style")
 
 
 @router.post("/search", response_model=SearchResponse)
@@ -21,35 +22,58 @@ async def search(
     request: Request,
     service: ServiceDep,
     filters: FiltersDep,
-    image: Annotated[UploadFile, File(description="JPEG, PNG, WebP or GIF (first frame)")],
+    image: Photo,
     k: Annotated[int, Form(ge=1, le=100)] = 10,
 ) -> SearchResponse:
     """The catalogue products that look most like an uploaded photo, best first."""
     live = service.live()
-    data = await read_upload(image, max_bytes=service.settings.api.max_upload_bytes)
     timings = Timings()
-    started = time.perf_counter()
-    embedder = live.embedder
-    picture = await run_in_threadpool(
-        decode_image,
-        data,
-        max_pixels=service.settings.embed.max_image_pixels,
-        draft_size=embedder.preprocessing.decode_size,
-    )
-    timings.decode_ms = _since(started)
-    started = time.perf_counter()
-    vectors = await run_in_threadpool(embedder.embed_images, [picture])
-    timings.embed_ms = _since(started)
+    vector = await embed_upload(request, service, live, image, timings)
     stages: dict[str, float] = {}
     hits = await run_in_threadpool(
-        live.searcher.search, vectors[0], k=k, filters=filters, stages=stages
+        live.searcher.search, vector, k=k, filters=filters, stages=stages
     )
-    timings.search_ms = round(stages.get("search", 0.0) * 1000, 3)
-    timings.products_ms = round(stages.get("products", 0.0) * 1000, 3)
+    record_search_stages(request, stages, timings)
     return SearchResponse(
         results=to_results(request, hits), build_id=live.manifest.build_id, timings=timings
     )
 
 
-def _since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 3)
+@router.post("/classify", response_model=Classification)
+async def classify(
+    request: Request,
+    service: ServiceDep,
+    image: Photo,
+    k: Annotated[int, Form(ge=1, le=100)] = 10,
+) -> Classification:
+    """Category (and material, style) of a photo: a similarity-weighted vote of its k nearest
+    catalogue products. Fields the catalogue does not fill are left out."""
+    live = service.live()
+    timings = Timings()
+    vector = await embed_upload(request, service, live, image, timings)
+    stages: dict[str, float] = {}
+    hits = await run_in_threadpool(live.searcher.search, vector, k=k, stages=stages)
+    record_search_stages(request, stages, timings)
+    votes: dict[str, dict[str, float]] = {field: defaultdict(float) for field in CLASSIFIED_FIELDS}
+    for hit in hits:
+        weight = max(hit.score, 0.0)
+        for field in CLASSIFIED_FIELDS:
+            label = getattr(hit, field)
+            if label:
+                votes[field][label] += weight
+    predictions: dict[str, list[LabelScore]] = {}
+    for field, tally in votes.items():
+        total = sum(tally.values())
+        if total > 0:
+            ranked = sorted(tally.items(), key=lambda item: -item[1])
+            predictions[field] = [
+                LabelScore(label=label, confidence=round(score / total, 4))
+                for label, score in ranked
+            ]
+    return Classification(
+        predictions=predictions,
+        method="knn-vote",
+        neighbours=len(hits),
+        build_id=live.manifest.build_id,
+        timings=timings,
+    )

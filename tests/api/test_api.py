@@ -147,3 +147,37 @@ def test_no_index_is_503(empty_client: TestClient) -> None:
 
 def test_unknown_route_is_a_problem(client: TestClient) -> None:
     assert_problem(client.get("/v1/nothing"), 404, "not-found")
+
+
+def test_classify_votes_over_the_nearest_products(client: TestClient) -> None:
+    response = client.post("/v1/classify", files=upload("Granny-Smith.jpg"), data={"k": "5"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    categories = body["predictions"]["category"]
+    assert categories[0]["label"] == "Apple"
+    assert abs(sum(c["confidence"] for c in categories) - 1.0) < 1e-3
+    assert "material" not in body["predictions"]  # the sample catalogue has no materials
+    assert body["method"] == "knn-vote" and body["neighbours"] == 5
+
+
+def test_metrics_count_requests_and_stages(client: TestClient) -> None:
+    client.post("/v1/search", files=upload())
+    client.get("/v1/products/NOPE")
+    text = client.get("/metrics").text
+    assert 'facet_requests_total{route="/v1/search",status="200"} 1.0' in text
+    assert 'facet_requests_total{route="/v1/products/{sku}",status="404"} 1.0' in text
+    for stage in ("decode", "embed", "search", "products"):
+        assert f'facet_stage_seconds_count{{stage="{stage}"}} 1.0' in text
+    assert "facet_embed_batch_size_count 1.0" in text
+
+
+def test_search_without_micro_batching(api_settings: object) -> None:
+    from api.app import create_app
+    from search.config import ApiSettings, Settings
+
+    assert isinstance(api_settings, Settings)
+    settings = api_settings.model_copy(update={"api": ApiSettings(micro_batching=False)})
+    with TestClient(create_app(settings)) as unbatched:
+        response = unbatched.post("/v1/search", files=upload(), data={"k": "1"})
+        assert response.json()["results"][0]["sku"] == "Banana"
+        assert "facet_embed_batch_size_count 0.0" in unbatched.get("/metrics").text

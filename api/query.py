@@ -1,0 +1,54 @@
+"""Turning an uploaded photo into a query vector: read, decode, prepare, embed (batched)."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import Request, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from api.batcher import MicroBatcher, Vector
+from api.metrics import Metrics
+from api.schemas import Timings
+from api.service import Live, Service
+from api.uploads import read_upload
+from search.images import decode_image
+
+
+async def embed_upload(
+    request: Request, service: Service, live: Live, image: UploadFile, timings: Timings
+) -> Vector:
+    """The photo's vector with the live snapshot's embedder; fills decode and embed timings."""
+    metrics: Metrics = request.app.state.metrics
+    data = await read_upload(image, max_bytes=service.settings.api.max_upload_bytes)
+    embedder = live.embedder
+    started = time.perf_counter()
+    pixels = await run_in_threadpool(
+        lambda: embedder.preprocessing.prepare(
+            decode_image(
+                data,
+                max_pixels=service.settings.embed.max_image_pixels,
+                draft_size=embedder.preprocessing.decode_size,
+            )
+        )
+    )
+    decoded = time.perf_counter()
+    batcher: MicroBatcher | None = request.app.state.batcher
+    if batcher is not None:
+        vector = await batcher.embed(embedder, pixels)
+    else:
+        vector = (await run_in_threadpool(embedder.embed_arrays, [pixels]))[0]
+    embedded = time.perf_counter()
+    timings.decode_ms = round((decoded - started) * 1000, 3)
+    timings.embed_ms = round((embedded - decoded) * 1000, 3)
+    metrics.stage_seconds.labels("decode").observe(decoded - started)
+    metrics.stage_seconds.labels("embed").observe(embedded - decoded)
+    return vector
+
+
+def record_search_stages(request: Request, stages: dict[str, float], timings: Timings) -> None:
+    metrics: Metrics = request.app.state.metrics
+    for stage in ("search", "products"):
+        seconds = stages.get(stage, 0.0)
+        metrics.stage_seconds.labels(stage).observe(seconds)
+        setattr(timings, f"{stage}_ms", round(seconds * 1000, 3))
