@@ -12,7 +12,7 @@ from api.batcher import MicroBatcher
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
 from api.metrics import Metrics
-from api.routes import health, images, products, search
+from api.routes import admin, health, images, products, search
 from api.service import Service
 from search.config import Settings
 from search.db import make_engine
@@ -59,6 +59,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     metrics.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_upload_bytes + MULTIPART_OVERHEAD)
-    for module in (health, search, products, images):
+    for module in (health, search, products, images, admin):
         app.include_router(module.router)
     return app

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import numpy as np
 from sqlalchemy import Engine
 
 from search.backbones import load_backbone
 from search.builds import BuildStore, Manifest
 from search.config import Settings
+from search.db import utcnow
 from search.embed import Embedder, Precision
 from search.errors import IncompatibleIndex, IndexNotReady
 from search.searcher import Searcher
+from search.vectors import from_blob
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,38 @@ class Service:
             self._live = Live(build.manifest, searcher, embedder)
             log.info("serving index %s", build.manifest.build_id)
             return build.manifest
+
+    def apply_change(
+        self, added: dict[int, bytes], removed: list[int], *, catalog_revision: int | None
+    ) -> Manifest:
+        """Make an admin change searchable at once, and durable: a copy of the live index with
+        the change is published as a new build, then swapped in. Requests in flight finish on
+        the snapshot they started with."""
+        with self._lock:
+            live = self.live()
+            index = live.searcher.index.copy()
+            replaced = np.array(sorted({*removed, *added}), dtype=np.int64)
+            index.remove(replaced)
+            if added:
+                ids = np.array(list(added), dtype=np.int64)
+                index.add(np.stack([from_blob(blob) for blob in added.values()]), ids)
+            manifest = replace(
+                live.manifest,
+                build_id=self.store.new_build_id(),
+                ntotal=index.ntotal,
+                catalog_revision=catalog_revision,
+                created_at=utcnow().isoformat(),
+                derived_from=live.manifest.build_id,
+            )
+            self.store.publish(index, manifest)
+            searcher = Searcher(
+                self.engine,
+                index,
+                model=manifest.backbone,
+                rerank_factor=self.settings.index.rerank_factor,
+            )
+            self._live = Live(manifest, searcher, live.embedder)
+            return manifest
 
     def try_load(self) -> None:
         """Load at start-up; without an index the service still starts and answers 503."""

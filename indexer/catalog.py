@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import re
@@ -14,6 +12,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from indexer.dump import DumpFormat, DumpReader, RawRecord
+from search.products import product_fingerprint
 
 TEXT_FIELDS = ("title", "description", "category", "material", "style")
 KNOWN_FIELDS = frozenset(("sku", "price", "currency", "in_stock", "images", *TEXT_FIELDS))
@@ -51,21 +50,19 @@ class CatalogRow:
 
     def fingerprint(self) -> str:
         """A hash of everything the row says: equal fingerprints mean the product is unchanged."""
-        payload = [
-            self.sku,
-            self.title,
-            self.description,
-            self.category,
-            self.material,
-            self.style,
-            self.price,
-            self.currency,
-            self.in_stock,
-            self.images,
-            self.attributes,
-        ]
-        text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+        return product_fingerprint(
+            sku=self.sku,
+            title=self.title,
+            description=self.description,
+            category=self.category,
+            material=self.material,
+            style=self.style,
+            price=self.price,
+            currency=self.currency,
+            in_stock=self.in_stock,
+            images=self.images,
+            attributes=self.attributes,
+        )
 
 
 @dataclass(frozen=True, slots=True)

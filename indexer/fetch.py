@@ -8,13 +8,17 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import httpx
+
+from search.files import file_path, file_signature
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+__all__ = ["FetchError", "ImageFetcher", "file_path", "file_signature", "is_url"]
 
 
 class FetchError(Exception):
@@ -27,20 +31,6 @@ class FetchError(Exception):
 
 def is_url(uri: str) -> bool:
     return uri.startswith(("http://", "https://"))
-
-
-def file_path(uri: str) -> Path:
-    """The local path of a `file://` URI."""
-    return Path(unquote(urlsplit(uri).path))
-
-
-def file_signature(uri: str) -> str:
-    """Size and modification time of a local image: if they are unchanged, so is the file."""
-    try:
-        stat = file_path(uri).stat()
-    except OSError:
-        return "missing"
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
 class ImageFetcher:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -91,6 +91,8 @@ class ApiSettings(BaseModel):
     max_k: int = Field(default=100, ge=1)
     # Concurrent uploads share forward passes: up to batch_max images, waiting at most
     # batch_wait_ms for a batch to fill; beyond queue_max waiting images, 503 + Retry-After.
+    # Guards the admin endpoints (X-API-Key header); without it they answer 403.
+    api_key: SecretStr | None = None
     micro_batching: bool = True
     batch_max: int = Field(default=16, ge=1, le=256)
     batch_wait_ms: float = Field(default=5.0, ge=0)
@@ -122,6 +124,11 @@ class Settings(BaseSettings):
         if self.db.url:
             return self.db.url
         return f"sqlite:///{(self.home / 'facet.db').resolve()}"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Images uploaded through the admin API, named by their content hash."""
+        return self.home / "uploads"
 
     @property
     def index_dir(self) -> Path:

@@ -1,0 +1,167 @@
+"""Admin: upsert and delete single products, reload the index. Guarded by an API key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
+from fastapi.security import APIKeyHeader
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import ServiceDep
+from api.errors import ProblemError
+from api.routes.products import get_product
+from api.schemas import ProductOut
+from api.service import Service
+from api.uploads import read_upload
+from search.db import utcnow
+from search.files import file_signature
+from search.images import decode_image_with_size
+from search.models import IngestRun
+from search.products import EmbeddedImage, ProductFields, delete_product, upsert_product
+from search.vectors import to_blob
+
+router = APIRouter(prefix="/v1", tags=["admin"])
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/gif": ".gif"}
+
+
+def require_admin(service: ServiceDep, key: Annotated[str | None, Depends(api_key_header)]) -> None:
+    """401 without a key, 403 with a wrong one; 403 too when no key is configured."""
+    configured = service.settings.api.api_key
+    if configured is None:
+        raise ProblemError(
+            403, "admin-disabled", "Admin API disabled", "set FACET_API__API_KEY to enable it"
+        )
+    if not key:
+        raise ProblemError(
+            401,
+            "unauthorized",
+            "API key required",
+            "send the admin key in the X-API-Key header",
+        )
+    if not secrets.compare_digest(key.encode(), configured.get_secret_value().encode()):
+        raise ProblemError(403, "forbidden", "Wrong API key", "the X-API-Key is not valid")
+
+
+AdminDep = Annotated[None, Depends(require_admin)]
+
+
+@router.put("/products/{sku}", response_model=ProductOut, status_code=200)
+async def put_product(
+    request: Request,
+    response: Response,
+    service: ServiceDep,
+    _: AdminDep,
+    sku: str,
+    images: Annotated[list[UploadFile], File(description="One or more product images")],
+    title: Annotated[str | None, Form()] = None,
+    description: Annotated[str | None, Form()] = None,
+    category: Annotated[str | None, Form()] = None,
+    material: Annotated[str | None, Form()] = None,
+    style: Annotated[str | None, Form()] = None,
+    price: Annotated[float | None, Form(ge=0)] = None,
+    currency: Annotated[str | None, Form(pattern="^[A-Za-z]{3}$")] = None,
+    in_stock: Annotated[bool | None, Form()] = None,
+    attributes: Annotated[str | None, Form(description="A JSON object")] = None,
+) -> ProductOut:
+    """Insert or replace one product with its images; searchable as soon as this returns."""
+    live = service.live()
+    fields = ProductFields(
+        sku=sku.strip(),
+        title=title,
+        description=description,
+        category=category,
+        material=material,
+        style=style,
+        price=price,
+        currency=currency.upper() if currency else None,
+        in_stock=in_stock,
+        attributes=_attributes(attributes),
+    )
+    embedded = []
+    for upload in images:
+        data = await read_upload(upload, max_bytes=service.settings.api.max_upload_bytes)
+        embedded.append(await run_in_threadpool(_store_and_embed, service, live, upload, data))
+
+    def write() -> bool:
+        with Session(service.engine) as session:
+            change = upsert_product(
+                session, fields, embedded, model=live.manifest.backbone, now=utcnow()
+            )
+            session.commit()
+            revision = session.scalar(select(func.max(IngestRun.id)))
+        service.apply_change(change.added, change.removed, catalog_revision=revision)
+        return change.created
+
+    created = await run_in_threadpool(write)
+    response.status_code = 201 if created else 200
+    return await get_product(request, service, fields.sku)
+
+
+@router.delete("/products/{sku}", status_code=204)
+async def remove_product(service: ServiceDep, _: AdminDep, sku: str) -> Response:
+    """Soft-delete a product; it leaves search results at once."""
+    service.live()
+
+    def write() -> None:
+        with Session(service.engine) as session:
+            removed = delete_product(session, sku, now=utcnow())
+            session.commit()
+            revision = session.scalar(select(func.max(IngestRun.id)))
+        service.apply_change({}, removed, catalog_revision=revision)
+
+    await run_in_threadpool(write)
+    return Response(status_code=204)
+
+
+@router.post("/admin/reload")
+async def reload(service: ServiceDep, _: AdminDep) -> dict[str, Any]:
+    """Switch to the newest published index build (requests in flight finish on the old one)."""
+    manifest = await run_in_threadpool(service.reload)
+    return {"build_id": manifest.build_id, "ntotal": manifest.ntotal}
+
+
+def _attributes(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ProblemError(
+            422, "validation-error", "Invalid request", f"attributes: invalid JSON: {error.msg}"
+        ) from None
+    if not isinstance(value, dict):
+        raise ProblemError(
+            422, "validation-error", "Invalid request", "attributes must be a JSON object"
+        )
+    return value
+
+
+def _store_and_embed(service: Service, live: Any, upload: UploadFile, data: bytes) -> EmbeddedImage:
+    embedder = live.embedder
+    image, width, height = decode_image_with_size(
+        data,
+        max_pixels=service.settings.embed.max_image_pixels,
+        draft_size=embedder.preprocessing.decode_size,
+    )
+    vector = embedder.embed_arrays([embedder.preprocessing.prepare(image)])[0]
+    digest = hashlib.sha256(data).hexdigest()
+    extension = EXTENSIONS.get((upload.content_type or "").split(";")[0].strip(), "")
+    path = service.settings.uploads_dir / digest[:2] / f"{digest}{extension}"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".part-")
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    uri = Path(path).resolve().as_uri()
+    return EmbeddedImage(uri, digest, file_signature(uri), width, height, to_blob(vector))

@@ -1,0 +1,144 @@
+"""Admin updates: auth, upsert and delete visible at once, durable, consistent, reload."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from typer.testing import CliRunner
+
+from api.app import create_app
+from indexer.cli import app as cli
+from indexer.verify import verify_index
+from search.builds import BuildStore
+from search.config import ApiSettings, Settings
+from search.db import make_engine
+from tests.conftest import SAMPLE_CATALOG
+
+QUERIES = SAMPLE_CATALOG.parent / "queries"
+KEY = {"X-API-Key": "s3cret"}
+
+
+@pytest.fixture
+def admin_settings(api_settings: Settings) -> Settings:
+    return api_settings.model_copy(update={"api": ApiSettings(api_key=SecretStr("s3cret"))})
+
+
+def photo(name: str) -> tuple[str, bytes, str]:
+    return (name, (QUERIES / name).read_bytes(), "image/jpeg")
+
+
+def top(client: TestClient, name: str) -> tuple[str, float]:
+    response = client.post("/v1/search", files={"image": photo(name)}, data={"k": "1"})
+    assert response.status_code == 200, response.text
+    result = response.json()["results"][0]
+    return result["sku"], result["score"]
+
+
+def top_sku(client: TestClient, name: str) -> str:
+    return top(client, name)[0]
+
+
+def assert_consistent(settings: Settings) -> None:
+    engine = make_engine(settings.database_url)
+    report = verify_index(engine, BuildStore(settings.index_dir))
+    engine.dispose()
+    assert report.ok, report
+
+
+def test_admin_is_disabled_without_a_configured_key(client: TestClient) -> None:
+    response = client.delete("/v1/products/Banana", headers=KEY)
+    assert response.status_code == 403 and response.json()["type"] == "/problems/admin-disabled"
+
+
+def test_admin_needs_the_right_key(admin_settings: Settings) -> None:
+    with TestClient(create_app(admin_settings)) as client:
+        assert client.delete("/v1/products/Banana").status_code == 401
+        wrong = client.delete("/v1/products/Banana", headers={"X-API-Key": "nope"})
+        assert wrong.status_code == 403 and wrong.json()["type"] == "/problems/forbidden"
+        assert client.post("/v1/admin/reload").status_code == 401
+
+
+def test_upsert_and_delete_are_searchable_at_once_and_survive_a_restart(
+    admin_settings: Settings,
+) -> None:
+    fields = {"title": "Banana bunch", "category": "Banana", "price": "1.5", "in_stock": "true"}
+    with TestClient(create_app(admin_settings)) as client:
+        response = client.put(
+            "/v1/products/NEW-1",
+            headers=KEY,
+            files=[("images", photo("Banana.jpg"))],
+            data={**fields, "attributes": '{"origin": "Ecuador"}'},
+        )
+        assert response.status_code == 201, response.text
+        product = response.json()
+        assert product["price"] == 1.5 and product["attributes"] == {"origin": "Ecuador"}
+        assert top(client, "Banana.jpg") == ("NEW-1", pytest.approx(1.0, abs=1e-3))
+
+        response = client.put(
+            "/v1/products/NEW-1", headers=KEY, files=[("images", photo("Lime.jpg"))], data=fields
+        )
+        assert response.status_code == 200 and len(response.json()["images"]) == 1
+        assert top(client, "Lime.jpg") == ("NEW-1", pytest.approx(1.0, abs=1e-3))
+        assert top(client, "Banana.jpg")[1] < 0.99  # the banana photo is gone from the index
+    assert_consistent(admin_settings)
+
+    with TestClient(create_app(admin_settings)) as restarted:
+        assert top_sku(restarted, "Lime.jpg") == "NEW-1"
+        assert restarted.delete("/v1/products/NEW-1", headers=KEY).status_code == 204
+        assert top_sku(restarted, "Lime.jpg") != "NEW-1"
+        assert restarted.get("/v1/products/NEW-1").status_code == 404
+        assert restarted.delete("/v1/products/NEW-1", headers=KEY).status_code == 404
+    assert_consistent(admin_settings)
+
+    with TestClient(create_app(admin_settings)) as again:
+        assert top_sku(again, "Lime.jpg") != "NEW-1"
+
+
+@pytest.mark.parametrize(
+    ("files", "data", "status"),
+    [
+        ([("images", ("a.txt", b"text", "text/plain"))], {}, 415),
+        ([("images", ("a.jpg", b"junk", "image/jpeg"))], {}, 422),
+        ([("images", photo("Lime.jpg"))], {"attributes": "[1, 2]"}, 422),
+        ([("images", photo("Lime.jpg"))], {"price": "-3"}, 422),
+        ([("images", photo("Lime.jpg"))], {"currency": "euro"}, 422),
+        ([], {"title": "no image"}, 422),
+    ],
+)
+def test_bad_upserts_are_refused_and_change_nothing(
+    admin_settings: Settings, files: list[Any], data: dict[str, str], status: int
+) -> None:
+    with TestClient(create_app(admin_settings)) as client:
+        response = client.put("/v1/products/BAD", headers=KEY, files=files, data=data)
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert client.get("/v1/products/BAD").status_code == 404
+
+
+def test_reload_switches_builds_without_failing_requests_in_flight(
+    admin_settings: Settings,
+) -> None:
+    with TestClient(create_app(admin_settings)) as client:
+        before = client.get("/v1/ready").json()["build_id"]
+        home = ["--home", str(admin_settings.home)]
+        assert CliRunner().invoke(cli, [*home, "build", "--rebuild"]).exit_code == 0
+        statuses: list[int] = []
+
+        def searching() -> None:
+            for _ in range(5):
+                response = client.post("/v1/search", files={"image": photo("Banana.jpg")})
+                statuses.append(response.status_code)
+
+        threads = [threading.Thread(target=searching) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        reloaded = client.post("/v1/admin/reload", headers=KEY)
+        for thread in threads:
+            thread.join()
+        assert reloaded.status_code == 200 and reloaded.json()["build_id"] != before
+        assert statuses == [200] * 15
+        assert client.get("/v1/ready").json()["build_id"] == reloaded.json()["build_id"]
