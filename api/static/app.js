@@ -1,0 +1,122 @@
+// Facet's search page: plain JavaScript over the JSON API.
+"use strict";
+
+const photo = document.getElementById("photo");
+const drop = document.getElementById("drop");
+const preview = document.getElementById("preview");
+const filters = document.getElementById("filters");
+const statusLine = document.getElementById("status");
+const results = document.getElementById("results");
+const resultsTitle = document.getElementById("results-title");
+const card = document.getElementById("card");
+let lastFile = null;
+
+function setStatus(text, isError = false) {
+  statusLine.textContent = text;
+  statusLine.classList.toggle("error", isError);
+}
+
+function filterParams(includeK) {
+  const params = new URLSearchParams();
+  for (const [name, value] of new FormData(filters)) {
+    if (value === "" || (name === "k" && !includeK)) continue;
+    params.append(name, value);
+  }
+  return params;
+}
+
+async function problemText(response) {
+  try {
+    const body = await response.json();
+    return body.detail || body.title || response.statusText;
+  } catch {
+    return response.statusText;
+  }
+}
+
+function formatPrice(result) {
+  if (result.price === null || result.price === undefined) return "";
+  return `${result.price.toFixed(2)}${result.currency ? " " + result.currency : ""}`;
+}
+
+function show(title, items) {
+  results.replaceChildren();
+  resultsTitle.hidden = false;
+  resultsTitle.textContent = title;
+  for (const result of items) {
+    const node = card.content.cloneNode(true);
+    const image = node.querySelector("img");
+    image.src = result.image_url;
+    image.alt = result.title || result.sku;
+    node.querySelector(".title").textContent = result.title || result.sku;
+    node.querySelector(".price").textContent = formatPrice(result);
+    node.querySelector(".score").textContent = `score ${result.score.toFixed(3)}`;
+    const button = node.querySelector(".pick");
+    button.dataset.sku = result.sku;
+    button.addEventListener("click", () => similar(result.sku, result.title || result.sku));
+    results.appendChild(node);
+  }
+  if (!items.length) setStatus("No products match these filters.");
+}
+
+async function search(file) {
+  if (!file) return;
+  lastFile = file;
+  preview.src = URL.createObjectURL(file);
+  preview.hidden = false;
+  setStatus("Searching…");
+  const body = new FormData();
+  body.append("image", file);
+  body.append("k", new FormData(filters).get("k") || "12");
+  const response = await fetch(`/v1/search?${filterParams(false)}`, { method: "POST", body });
+  if (!response.ok) {
+    setStatus(`Search failed: ${await problemText(response)}`, true);
+    return;
+  }
+  const data = await response.json();
+  const t = data.timings;
+  setStatus(`${data.results.length} results in ${(t.decode_ms + t.embed_ms + t.search_ms + t.products_ms).toFixed(0)} ms`);
+  show("Closest products", data.results);
+}
+
+async function similar(sku, title) {
+  setStatus(`Finding products like ${title}…`);
+  const params = filterParams(true);
+  const response = await fetch(`/v1/products/${encodeURIComponent(sku)}/similar?${params}`);
+  if (!response.ok) {
+    setStatus(`Similar items failed: ${await problemText(response)}`, true);
+    return;
+  }
+  const data = await response.json();
+  setStatus(`${data.results.length} products like ${title}`);
+  show(`Similar to ${title}`, data.results);
+}
+
+async function loadFacets() {
+  const response = await fetch("/v1/facets");
+  if (!response.ok) return;
+  const facets = await response.json();
+  for (const name of ["category", "material", "style"]) {
+    const select = filters.elements[name];
+    for (const value of facets[name] || []) {
+      const option = document.createElement("option");
+      option.value = option.textContent = value;
+      select.appendChild(option);
+    }
+  }
+}
+
+photo.addEventListener("change", () => search(photo.files[0]));
+filters.addEventListener("change", () => lastFile && search(lastFile));
+for (const type of ["dragenter", "dragover"]) {
+  drop.addEventListener(type, (event) => { event.preventDefault(); drop.classList.add("over"); });
+}
+for (const type of ["dragleave", "drop"]) {
+  drop.addEventListener(type, () => drop.classList.remove("over"));
+}
+drop.addEventListener("drop", (event) => {
+  event.preventDefault();
+  const file = event.dataTransfer.files[0];
+  if (file) search(file);
+});
+loadFacets();

@@ -1,0 +1,123 @@
+"""The search page in a real headless browser, against a live uvicorn server."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from api.app import create_app
+from search.config import Settings
+from tests.conftest import SAMPLE_CATALOG
+
+QUERIES = SAMPLE_CATALOG.parent / "queries"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# As the project's machines need: no background networking (the network is closed), no sandbox
+# (tests run as root).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def live_server(api_settings: Settings) -> Iterator[str]:
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(api_settings), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_live_uvicorn_serves_the_api(live_server: str) -> None:
+    assert httpx.get(f"{live_server}/v1/ready").json()["ready"]
+    with (QUERIES / "Zucchini.jpg").open("rb") as image:
+        response = httpx.post(
+            f"{live_server}/v1/search",
+            files={"image": ("z.jpg", image, "image/jpeg")},
+            data={"k": "2"},
+            timeout=30,
+        )
+    assert response.json()["results"][0]["sku"] == "Zucchini"
+
+
+def test_search_page_in_a_browser(live_server: str, tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if CHROMIUM is None:
+        pytest.skip("no chromium on this machine (scripts/test.sh installs Debian's)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(live_server)
+        assert page.title() == "Facet: visual search"
+
+        page.set_input_files("#photo", str(QUERIES / "Banana.jpg"))
+        page.wait_for_selector(".card")
+        titles = page.locator(".card .title").all_inner_texts()
+        assert titles[0] == "Banana" and len(titles) == 12
+        assert page.locator("#status").inner_text().endswith("ms")
+        first_image = page.locator(".card img").first
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=first_image.element_handle()
+        )
+        assert "score" in page.locator(".card .score").first.inner_text()
+
+        # A filter re-runs the search on the same photo.
+        page.select_option("select[name=category]", "Apple")
+        with SAMPLE_CATALOG.open(encoding="utf-8") as handle:
+            apples = [row["sku"] for row in csv.DictReader(handle) if row["category"] == "Apple"]
+        page.wait_for_function(
+            "apples => [...document.querySelectorAll('.card .pick')]"
+            ".every(card => apples.includes(card.dataset.sku))",
+            arg=apples,
+        )
+        page.select_option("select[name=category]", "")
+        page.wait_for_function(
+            "() => document.querySelector('.card .title').textContent === 'Banana'"
+        )
+
+        # Clicking a result shows its similar items, without itself.
+        page.locator(".card .pick").first.click()
+        page.wait_for_function(
+            "() => document.getElementById('results-title').textContent.startsWith('Similar to')"
+        )
+        skus = page.eval_on_selector_all(".card .pick", "nodes => nodes.map(n => n.dataset.sku)")
+        assert skus and "Banana" not in skus
+
+        # A file that is not an image is reported, not crashed on.
+        not_image = tmp_path / "notes.txt"
+        not_image.write_text("hello")
+        page.set_input_files("#photo", str(not_image))
+        page.wait_for_selector("#status.error")
+        assert "Search failed" in page.locator("#status").inner_text()
+        browser.close()
