@@ -89,13 +89,14 @@ class ApiSettings(BaseModel):
     # Uploads larger than this are refused with 413; reading stops at the limit.
     max_upload_bytes: int = Field(default=10 * 2**20, ge=1)
     max_k: int = Field(default=100, ge=1)
-    # Concurrent uploads share forward passes: up to batch_max images, waiting at most
-    # batch_wait_ms for a batch to fill; beyond queue_max waiting images, 503 + Retry-After.
+    # Concurrent uploads share forward passes: up to batch_max images, those that queued while
+    # the previous batch ran (plus up to batch_wait_ms of waiting, 0 = none); beyond queue_max
+    # waiting images, 503 + Retry-After.
     # Guards the admin endpoints (X-API-Key header); without it they answer 403.
     api_key: SecretStr | None = None
     micro_batching: bool = True
     batch_max: int = Field(default=16, ge=1, le=256)
-    batch_wait_ms: float = Field(default=5.0, ge=0)
+    batch_wait_ms: float = Field(default=0.0, ge=0)
     queue_max: int = Field(default=64, ge=1)
 
 
