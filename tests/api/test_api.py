@@ -181,3 +181,18 @@ def test_search_without_micro_batching(api_settings: object) -> None:
         response = unbatched.post("/v1/search", files=upload(), data={"k": "1"})
         assert response.json()["results"][0]["sku"] == "Banana"
         assert "facet_embed_batch_size_count 0.0" in unbatched.get("/metrics").text
+
+
+def test_an_unexpected_error_is_a_500_problem_without_traceback(
+    api_settings: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.app import create_app
+    from search.searcher import Searcher
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(Searcher, "search", broken)
+    with TestClient(create_app(api_settings), raise_server_exceptions=False) as failing:  # type: ignore[arg-type]
+        body = assert_problem(failing.post("/v1/search", files=upload()), 500, "internal")
+        assert "secret internals" not in str(body)
