@@ -7,10 +7,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy import Engine
 
 from indexer.cli_common import Context, JsonOption, app, fail, open_store, reports_errors
+from indexer.evaluate import evaluate as run_evaluation
+from indexer.evaluate import read_queries
+from indexer.report import write_report
 from search.backbones import load_backbone
 from search.builds import BuildStore
+from search.config import Settings
 from search.embed import Embedder, Precision
 from search.errors import IncompatibleIndex
 from search.filters import Filters
@@ -77,30 +82,97 @@ def search(
         data = image.read_bytes()
     except OSError as error:
         raise fail(f"{image}: cannot read image: {error.strerror}") from None
-    store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
     with open_store(settings) as engine:
-        build = store.load_current()
-        backbone = load_backbone(build.manifest.backbone_name, weights=settings.embed.weights)
-        if backbone.identity != build.manifest.backbone:
-            raise IncompatibleIndex(
-                f"the index was built with {build.manifest.backbone}; this machine's "
-                f"{backbone.name} weights are {backbone.identity}"
-            )
-        embedder = Embedder(backbone, precision=Precision(settings.embed.precision))
+        searcher, embedder = open_search(settings, engine)
         prepared = decode_image(
             data,
             max_pixels=settings.embed.max_image_pixels,
             draft_size=embedder.preprocessing.decode_size,
         )
         vector = embedder.embed_images([prepared])[0]
-        searcher = Searcher(
-            engine,
-            build.index,
-            model=build.manifest.backbone,
-            rerank_factor=settings.index.rerank_factor,
-        )
         hits = searcher.search(vector, k=k, filters=filters, nprobe=nprobe)
     print_hits(hits, as_json)
+
+
+def open_search(settings: Settings, engine: Engine) -> tuple[Searcher, Embedder]:
+    """The live index and the embedder of the backbone it was built with."""
+    store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
+    build = store.load_current()
+    backbone = load_backbone(build.manifest.backbone_name, weights=settings.embed.weights)
+    if backbone.identity != build.manifest.backbone:
+        raise IncompatibleIndex(
+            f"the index was built with {build.manifest.backbone}; this machine's "
+            f"{backbone.name} weights are {backbone.identity}"
+        )
+    embedder = Embedder(backbone, precision=Precision(settings.embed.precision))
+    searcher = Searcher(
+        engine,
+        build.index,
+        model=build.manifest.backbone,
+        rerank_factor=settings.index.rerank_factor,
+    )
+    return searcher, embedder
+
+
+@app.command()
+@reports_errors
+def evaluate(
+    ctx: typer.Context,
+    queries: Annotated[Path, typer.Argument(help="CSV: image (relative to it) and sku, or label.")],
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="Results per query.")] = 10,
+    label_field: Annotated[
+        str | None,
+        typer.Option(
+            help="Relevant = same value of this field: category, material, style or an attribute."
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write report.json and report.html into this folder.")
+    ] = None,
+    exact: Annotated[
+        bool, typer.Option("--exact", help="Probe every list: model quality without ANN loss.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure retrieval quality: Recall@1/5/10, mAP@10, MRR (and label accuracy)."""
+    context: Context = ctx.obj
+    settings = context.settings
+    parsed = read_queries(queries, label_field)
+    with open_store(settings) as engine:
+        searcher, embedder = open_search(settings, engine)
+        result = run_evaluation(
+            engine,
+            searcher,
+            embedder,
+            parsed,
+            k=k,
+            label_field=label_field,
+            exact=exact,
+            max_pixels=settings.embed.max_image_pixels,
+        )
+        if report is not None:
+            write_report(result, report, engine)
+    summary = result.summary()
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    typer.echo(f"{summary['queries']} queries ({summary['mode']}{', exact' if exact else ''})")
+    for name in (
+        "recall_at_1",
+        "recall_at_5",
+        "recall_at_10",
+        "map_at_10",
+        "mrr",
+        "label_accuracy",
+    ):
+        if summary[name] is not None:
+            typer.echo(f"  {name:<16} {summary[name]:.4f}")
+    typer.echo(
+        f"  latency ms       p50 {summary['latency_p50_ms']}, p95 {summary['latency_p95_ms']}, "
+        f"p99 {summary['latency_p99_ms']}"
+    )
+    if report is not None:
+        typer.echo(f"report: {report / 'report.html'}")
 
 
 @app.command()
