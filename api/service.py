@@ -116,7 +116,9 @@ class Service:
 
     def _embedder(self, manifest: Manifest) -> Embedder:
         embed = self.settings.embed
-        backbone = load_backbone(manifest.backbone_name, weights=embed.weights)
+        backbone = load_backbone(
+            manifest.backbone_name, weights=embed.weights, models_dir=self.settings.models_dir
+        )
         if backbone.identity != manifest.backbone:
             raise IncompatibleIndex(
                 f"index {manifest.build_id} was built with {manifest.backbone}; the configured "

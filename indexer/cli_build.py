@@ -33,6 +33,10 @@ def build(
     weights: Annotated[
         Path | None, typer.Option(help="Local weights file for the backbone.")
     ] = None,
+    trained: Annotated[
+        str | None,
+        typer.Option("--model", help="A model trained with `facet train`, by name."),
+    ] = None,
     precision: Annotated[
         Precision | None, typer.Option(help="Inference precision (default: auto).")
     ] = None,
@@ -63,9 +67,10 @@ def build(
     embed = settings.embed
     with open_store(settings) as engine:
         model = load_backbone(
-            backbone or embed.backbone,
+            trained or backbone or embed.backbone,
             weights=weights or embed.weights,
             pretrained=not random_weights,
+            models_dir=settings.models_dir,
         )
         embedder = Embedder(
             model,
@@ -181,7 +186,9 @@ def verify(
     settings = context.settings
     store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
     with open_store(settings) as engine:
-        backbone = load_backbone(settings.embed.backbone, weights=settings.embed.weights)
+        backbone = load_backbone(
+            settings.embed.backbone, weights=settings.embed.weights, models_dir=settings.models_dir
+        )
         report = verify_index(engine, store, backbone=backbone.identity, dim=backbone.dim)
         repaired = None
         if repair and not report.ok:

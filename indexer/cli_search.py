@@ -98,7 +98,9 @@ def open_search(settings: Settings, engine: Engine) -> tuple[Searcher, Embedder]
     """The live index and the embedder of the backbone it was built with."""
     store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
     build = store.load_current()
-    backbone = load_backbone(build.manifest.backbone_name, weights=settings.embed.weights)
+    backbone = load_backbone(
+        build.manifest.backbone_name, weights=settings.embed.weights, models_dir=settings.models_dir
+    )
     if backbone.identity != build.manifest.backbone:
         raise IncompatibleIndex(
             f"the index was built with {build.manifest.backbone}; this machine's "

@@ -6,7 +6,7 @@ import hashlib
 import importlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from search.errors import BackboneUnavailable
+from search.finetuned import META_FILE, build_heads, load_weights, read_model_info
 from search.preprocess import Preprocessing, ResizeMode
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ class Backbone:
     model: nn.Module
     preprocessing: Preprocessing
     classifier: nn.Module | None = None
+    # Fine-tuned models: one classification head per catalogue label, and their class names.
+    heads: nn.ModuleDict | None = None
+    vocabularies: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -51,21 +55,30 @@ class BackboneSpec:
     build: Callable[[Path | None, bool], Backbone]
 
 
-def load_backbone(name: str, *, weights: Path | None = None, pretrained: bool = True) -> Backbone:
-    """Build a registered backbone in eval mode.
+def load_backbone(
+    name: str,
+    *,
+    weights: Path | None = None,
+    pretrained: bool = True,
+    models_dir: Path | None = None,
+) -> Backbone:
+    """Build a registered backbone, or a fine-tuned model, in eval mode.
 
     Args:
-        name: a key of `BACKBONES`.
+        name: a key of `BACKBONES`, or the name of a fine-tuned model in `models_dir`.
         weights: a local weights file; overrides the packaged or downloaded weights.
         pretrained: False gives seeded random weights (for tests only); never a silent fallback.
+        models_dir: where fine-tuned models live (FACET_HOME/models).
 
     Raises:
         BackboneUnavailable: unknown name, or its weights can be neither found nor downloaded.
     """
     spec = BACKBONES.get(name)
+    if spec is None and models_dir is not None and (models_dir / name / META_FILE).is_file():
+        return _load_finetuned(models_dir / name)
     if spec is None:
         known = ", ".join(BACKBONES)
-        raise BackboneUnavailable(f"unknown backbone {name!r} (known: {known})")
+        raise BackboneUnavailable(f"unknown backbone {name!r} (known: {known}, or a trained model)")
     if weights is not None and not weights.is_file():
         raise BackboneUnavailable(f"{name}: weights file {weights} does not exist")
     backbone = spec.build(weights, pretrained)
@@ -73,6 +86,29 @@ def load_backbone(name: str, *, weights: Path | None = None, pretrained: bool = 
     if backbone.classifier is not None:
         backbone.classifier.eval()
     return backbone
+
+
+def _load_finetuned(folder: Path) -> Backbone:
+    info = read_model_info(folder)
+    state = load_weights(folder)
+    base = load_backbone(info.base, pretrained=False)
+    try:
+        base.model.load_state_dict(state["backbone"])
+        heads = build_heads(base.dim, info.vocabularies, info.dropout)
+        heads.load_state_dict(state["heads"])
+    except (KeyError, RuntimeError) as error:
+        raise BackboneUnavailable(f"model {info.name}: weights do not fit: {error}") from None
+    base.model.eval()
+    heads.eval()
+    return Backbone(
+        name=info.name,
+        identity=f"{info.name}-{weights_digest(base.model.state_dict())}",
+        dim=base.dim,
+        model=base.model,
+        preprocessing=base.preprocessing,
+        heads=heads,
+        vocabularies=info.vocabularies,
+    )
 
 
 def weights_digest(state_dict: dict[str, torch.Tensor]) -> str:

@@ -127,6 +127,11 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.home / 'facet.db').resolve()}"
 
     @property
+    def models_dir(self) -> Path:
+        """Fine-tuned models, by name."""
+        return self.home / "models"
+
+    @property
     def uploads_dir(self) -> Path:
         """Images uploaded through the admin API, named by their content hash."""
         return self.home / "uploads"

@@ -1,0 +1,100 @@
+"""`facet train`: fine-tune the backbone on the catalogue's labels."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from indexer.cli_common import Context, JsonOption, app, fail, open_store, reports_errors
+from indexer.train import EpochResult, TrainOptions, train_model
+from indexer.training_data import collect_examples, vocabularies
+from search.backbones import BACKBONES, load_backbone
+from search.embed import Precision
+
+
+@app.command()
+@reports_errors
+def train(
+    ctx: typer.Context,
+    labels: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated label fields: sku, category, material, style or attributes."
+        ),
+    ],
+    name: Annotated[
+        str, typer.Option(help="The model's name, for `facet build --model`.")
+    ] = "finetuned",
+    extra_photos: Annotated[
+        Path | None,
+        typer.Option(help="CSV of extra labelled photos: image (relative to it) and sku or label."),
+    ] = None,
+    backbone: Annotated[str | None, typer.Option(help="Pretrained backbone to start from.")] = None,
+    epochs: Annotated[int, typer.Option(min=0, help="Fine-tuning epochs (after the heads').")] = 10,
+    head_epochs: Annotated[int, typer.Option(min=0, help="Epochs training the heads alone.")] = 2,
+    batch_size: Annotated[int, typer.Option(min=2)] = 32,
+    min_images: Annotated[int, typer.Option(min=1, help="Fewest images a class may have.")] = 2,
+    seed: Annotated[int, typer.Option()] = 1338,
+    precision: Annotated[Precision, typer.Option()] = Precision.AUTO,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the last checkpoint.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Fine-tune the backbone with one classification head per label."""
+    context: Context = ctx.obj
+    settings = context.settings
+    fields = [field.strip() for field in labels.split(",") if field.strip()]
+    if not fields:
+        raise fail("--labels: give at least one label field")
+    if name in BACKBONES or "/" in name:
+        raise fail(f"--name {name!r}: choose a name that is not a registry backbone or a path")
+    with open_store(settings) as engine:
+        examples = collect_examples(engine, fields, extra_photos)
+    classes = vocabularies(examples, fields, min_images=min_images)
+    start = load_backbone(
+        backbone or settings.embed.backbone,
+        weights=settings.embed.weights,
+        models_dir=settings.models_dir,
+    )
+    options = TrainOptions(
+        epochs=epochs,
+        head_epochs=head_epochs,
+        batch_size=batch_size,
+        seed=seed,
+        precision=precision,
+    )
+
+    def show(result: EpochResult) -> None:
+        if not as_json:
+            accuracy = ", ".join(f"{k} {v:.3f}" for k, v in result.val_accuracy.items())
+            typer.echo(
+                f"epoch {result.epoch:>2} ({result.phase}): train loss {result.train_loss:.3f}, "
+                f"val loss {result.val_loss:.3f}, val accuracy {accuracy} "
+                f"[{result.seconds:.0f} s]"
+            )
+
+    if not as_json:
+        sizes = ", ".join(f"{k} {len(v)} classes" for k, v in classes.items())
+        typer.echo(f"training {name} from {start.name} on {len(examples):,} images ({sizes})")
+    report = train_model(
+        start,
+        examples,
+        classes,
+        name=name,
+        out_dir=settings.models_dir / name,
+        options=options,
+        resume=resume,
+        on_epoch=show,
+    )
+    if as_json:
+        typer.echo(json.dumps(asdict(report)))
+        return
+    typer.echo(
+        f"model {name}: best epoch {report.best_epoch}, {report.minutes:.1f} minutes; "
+        f"`facet build --model {name}` re-embeds the catalogue with it"
+    )

@@ -1,0 +1,365 @@
+"""`facet train`: fine-tune a pretrained backbone on the catalogue's own labels.
+
+The seed's method: the pretrained CNN with one head per label (dropout + dense softmax layer),
+cross-entropy, AdamW (Adam with decoupled L2 weight decay), augmentation (crops and zoom, flips,
+rotations, shifts, colour), first the heads alone on a frozen backbone, then the upper blocks
+too at a lower learning rate under a warmed-up cosine schedule, a validation split with early
+stopping, a checkpoint every epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
+
+from indexer.training_data import Example
+from search.backbones import Backbone
+from search.db import utcnow
+from search.embed import Precision, resolve_precision
+from search.finetuned import ModelInfo, build_heads, save_model
+from search.images import decode_image
+
+log = logging.getLogger(__name__)
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    epochs: int = 10  # after the heads-only epochs
+    head_epochs: int = 2
+    batch_size: int = 32
+    head_lr: float = 1e-3
+    backbone_lr: float = 2e-4
+    weight_decay: float = 1e-4
+    dropout: float = 0.3
+    warmup_fraction: float = 0.1
+    label_smoothing: float = 0.1
+    validation_fraction: float = 0.1
+    patience: int = 3
+    unfrozen_blocks: int = 3  # top stages of the backbone trained in the second phase
+    seed: int = 1338
+    precision: Precision = Precision.AUTO
+    workers: int = 1
+
+
+@dataclass
+class EpochResult:
+    epoch: int
+    phase: str
+    train_loss: float
+    val_loss: float
+    val_accuracy: dict[str, float]
+    seconds: float
+
+
+@dataclass
+class TrainReport:
+    name: str
+    examples: int
+    validation: int
+    epochs: list[EpochResult] = field(default_factory=list)
+    best_epoch: int = 0
+    minutes: float = 0.0
+
+
+class _Images(Dataset[tuple[torch.Tensor, dict[str, int]]]):
+    def __init__(
+        self,
+        examples: list[Example],
+        vocab: dict[str, dict[str, int]],
+        backbone: Backbone,
+        train: bool,
+    ) -> None:
+        self.examples = examples
+        self.vocab = vocab
+        self.prep = backbone.preprocessing
+        size = self.prep.input_size
+        normalise = v2.Normalize(list(self.prep.mean), list(self.prep.std))
+        self.augment = v2.Compose(
+            [
+                v2.RandomResizedCrop(size, scale=(0.5, 1.0), antialias=True),
+                v2.RandomHorizontalFlip(),
+                v2.RandomApply([v2.RandomAffine(degrees=15, translate=(0.05, 0.05))], p=0.5),
+                v2.ColorJitter(0.2, 0.2, 0.2, 0.02),
+                v2.ToImage(),
+                v2.ToDtype(torch.float32, scale=True),
+                normalise,
+            ]
+        )
+        self.plain = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True), normalise])
+        self.train = train
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, int]]:
+        example = self.examples[index]
+        image = decode_image(example.path, draft_size=self.prep.decode_size)
+        pixels = self.augment(image) if self.train else self.plain(self.prep.prepare(image))
+        targets = {
+            name: classes.get(example.labels.get(name, ""), -100)  # -100: no label, ignored
+            for name, classes in self.vocab.items()
+        }
+        return pixels, targets
+
+
+def train_model(
+    backbone: Backbone,
+    examples: list[Example],
+    vocabularies: dict[str, list[str]],
+    *,
+    name: str,
+    out_dir: Path,
+    options: TrainOptions,
+    resume: bool = False,
+    on_epoch: Callable[[EpochResult], None] | None = None,
+) -> TrainReport:
+    """Fine-tune `backbone` with one head per label; write the best epoch as model `name`.
+
+    Args:
+        backbone: the pretrained starting point (its weights are changed in place).
+        examples: labelled images.
+        vocabularies: the classes of each label (from `training_data.vocabularies`).
+        name: the model's name in the registry.
+        out_dir: the model's folder (FACET_HOME/models/<name>).
+        options: hyper-parameters.
+        resume: continue from the folder's last checkpoint.
+        on_epoch: called after every epoch.
+    """
+    started = time.perf_counter()
+    _seed(options.seed)
+    vocab = {
+        label: {c: i for i, c in enumerate(classes)} for label, classes in vocabularies.items()
+    }
+    train, validation = _split(examples, options)
+    model = backbone.model
+    heads = build_heads(backbone.dim, vocabularies, options.dropout)
+    loaders = (
+        _loader(train, vocab, backbone, options, shuffle=True),
+        _loader(validation, vocab, backbone, options, shuffle=False),
+    )
+    total_epochs = options.head_epochs + options.epochs
+    upper = _upper_blocks(model, options.unfrozen_blocks)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": heads.parameters(), "lr": options.head_lr},
+            {"params": [p for m in upper for p in m.parameters()], "lr": options.backbone_lr},
+        ],
+        weight_decay=options.weight_decay,
+    )
+    steps = len(loaders[0]) * max(options.epochs, 1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _warmup_cosine(steps, options.warmup_fraction)
+    )
+    report = TrainReport(name, len(train), len(validation))
+    best_loss, start_epoch, stale = math.inf, 1, 0
+    checkpoint = out_dir / CHECKPOINT
+    if resume and checkpoint.is_file():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        heads.load_state_dict(state["heads"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        best_loss, start_epoch, stale = state["best_loss"], state["epoch"] + 1, state["stale"]
+        report.epochs = [EpochResult(**e) for e in state["epochs"]]
+        report.best_epoch = state["best_epoch"]
+    bf16 = resolve_precision(options.precision) is Precision.BF16
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=options.label_smoothing, ignore_index=-100)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for epoch in range(start_epoch, total_epochs + 1):
+        clock = time.perf_counter()
+        phase = "heads" if epoch <= options.head_epochs else "fine-tune"
+        _set_trainable(model, upper, fine_tune=phase == "fine-tune")
+        train_loss = _run_epoch(
+            model,
+            heads,
+            loaders[0],
+            loss_fn,
+            optimizer,
+            scheduler if phase == "fine-tune" else None,
+            bf16,
+            phase,
+        )
+        val_loss, accuracy = _validate(model, heads, loaders[1], loss_fn, bf16)
+        result = EpochResult(
+            epoch, phase, train_loss, val_loss, accuracy, time.perf_counter() - clock
+        )
+        report.epochs.append(result)
+        if val_loss < best_loss:
+            best_loss, stale, report.best_epoch = val_loss, 0, epoch
+            info = ModelInfo(
+                name=name,
+                base=backbone.name,
+                vocabularies=vocabularies,
+                dropout=options.dropout,
+                metrics={"epoch": epoch, "val_loss": val_loss, "val_accuracy": accuracy},
+                created_at=utcnow().isoformat(),
+            )
+            save_model(out_dir, info, model, heads)
+        else:
+            stale += 1
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "heads": heads.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch,
+                "best_loss": best_loss,
+                "best_epoch": report.best_epoch,
+                "stale": stale,
+                "epochs": [e.__dict__ for e in report.epochs],
+            },
+            checkpoint,
+        )
+        if on_epoch is not None:
+            on_epoch(result)
+        if phase == "fine-tune" and stale >= options.patience:
+            log.info("early stop after epoch %d", epoch)
+            break
+    report.minutes = (time.perf_counter() - started) / 60
+    return report
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _split(examples: list[Example], options: TrainOptions) -> tuple[list[Example], list[Example]]:
+    rng = random.Random(options.seed)
+    shuffled = examples[:]
+    rng.shuffle(shuffled)
+    count = max(1, int(len(shuffled) * options.validation_fraction))
+    return shuffled[count:], shuffled[:count]
+
+
+def _loader(
+    examples: list[Example],
+    vocab: dict[str, dict[str, int]],
+    backbone: Backbone,
+    options: TrainOptions,
+    *,
+    shuffle: bool,
+) -> DataLoader[Any]:
+    generator = torch.Generator().manual_seed(options.seed)
+    return DataLoader(
+        _Images(examples, vocab, backbone, train=shuffle),
+        batch_size=options.batch_size,
+        shuffle=shuffle,
+        num_workers=options.workers,
+        generator=generator,
+        persistent_workers=options.workers > 0,
+    )
+
+
+def _upper_blocks(model: nn.Module, count: int) -> list[nn.Module]:
+    """The top `count` stages plus the final convolution: what the second phase trains."""
+    blocks = getattr(model, "blocks", None) or getattr(model, "layer4", None)
+    modules: list[nn.Module] = []
+    if isinstance(blocks, nn.Sequential):
+        modules += list(blocks)[-count:]
+    for tail in ("conv_head", "bn2"):
+        if isinstance(getattr(model, tail, None), nn.Module):
+            modules.append(getattr(model, tail))
+    return modules or [model]
+
+
+def _set_trainable(model: nn.Module, upper: list[nn.Module], *, fine_tune: bool) -> None:
+    model.requires_grad_(False)
+    model.eval()  # frozen batch-norm statistics: small batches would only add noise
+    if fine_tune:
+        for module in upper:
+            module.requires_grad_(True)
+
+
+def _warmup_cosine(steps: int, warmup_fraction: float) -> Callable[[int], float]:
+    warmup = max(1, int(steps * warmup_fraction))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, steps - warmup))
+        return 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def _losses(
+    heads: nn.ModuleDict,
+    features: torch.Tensor,
+    targets: dict[str, torch.Tensor],
+    loss_fn: nn.Module,
+) -> torch.Tensor:
+    total = features.new_zeros(())
+    for label, head in heads.items():
+        wanted = targets[label]
+        if (wanted >= 0).any():
+            total = total + loss_fn(head(features.float()), wanted)
+    return total
+
+
+def _run_epoch(
+    model: nn.Module,
+    heads: nn.ModuleDict,
+    loader: DataLoader[Any],
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    bf16: bool,
+    phase: str,
+) -> float:
+    heads.train()
+    losses = []
+    for pixels, targets in loader:
+        batch = pixels.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            if phase == "heads":
+                with torch.no_grad():
+                    features = model(batch)
+            else:
+                features = model(batch)
+            loss = _losses(heads, features, targets, loss_fn)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        losses.append(float(loss.detach()))
+    return float(np.mean(losses)) if losses else 0.0
+
+
+def _validate(
+    model: nn.Module,
+    heads: nn.ModuleDict,
+    loader: DataLoader[Any],
+    loss_fn: nn.Module,
+    bf16: bool,
+) -> tuple[float, dict[str, float]]:
+    heads.eval()
+    losses, right, seen = [], {k: 0 for k in heads}, {k: 0 for k in heads}
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        for pixels, targets in loader:
+            features = model(pixels.contiguous(memory_format=torch.channels_last))
+            losses.append(float(_losses(heads, features, targets, loss_fn)))
+            for label, head in heads.items():
+                wanted = targets[label]
+                mask = wanted >= 0
+                predicted = head(features.float()).argmax(dim=1)
+                right[label] += int((predicted[mask] == wanted[mask]).sum())
+                seen[label] += int(mask.sum())
+    accuracy = {k: round(right[k] / seen[k], 4) if seen[k] else 0.0 for k in heads}
+    return float(np.mean(losses)) if losses else 0.0, accuracy
