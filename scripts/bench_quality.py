@@ -124,10 +124,9 @@ def main() -> None:
         facet(home, "build")
         baseline = facet(home, "evaluate", str(queries), "--exact")
         started = time.perf_counter()
-        facet(
-            home, "train", "--labels", "sku,category", "--extra-photos", str(extra),
-            "--name", "grocery", "--epochs", str(args.epochs), "--head-epochs", str(args.head_epochs),
-        )  # fmt: skip
+        train_args = ["--labels", "sku,category", "--extra-photos", str(extra)]
+        train_args += ["--name", "grocery", "--epochs", str(args.epochs)]
+        facet(home, "train", *train_args, "--head-epochs", str(args.head_epochs))
         train_minutes = (time.perf_counter() - started) / 60
         facet(home, "build", "--model", "grocery")
         tuned = facet(home, "evaluate", str(queries), "--exact")
