@@ -7,7 +7,7 @@ import time
 from fastapi import Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from api.batcher import MicroBatcher, Vector
+from api.batcher import MicroBatcher, Pixels, Vector
 from api.metrics import Metrics
 from api.schemas import Timings
 from api.service import Live, Service
@@ -15,23 +15,36 @@ from api.uploads import read_upload
 from search.images import decode_image
 
 
+async def prepare_upload(
+    request: Request, service: Service, live: Live, image: UploadFile, timings: Timings
+) -> Pixels:
+    """The photo decoded and resized for the live snapshot's model; fills the decode timing."""
+    metrics: Metrics = request.app.state.metrics
+    data = await read_upload(image, max_bytes=service.settings.api.max_upload_bytes)
+    preprocessing = live.embedder.preprocessing
+    started = time.perf_counter()
+    pixels: Pixels = await run_in_threadpool(
+        lambda: preprocessing.prepare(
+            decode_image(
+                data,
+                max_pixels=service.settings.embed.max_image_pixels,
+                draft_size=preprocessing.decode_size,
+            )
+        )
+    )
+    seconds = time.perf_counter() - started
+    timings.decode_ms = round(seconds * 1000, 3)
+    metrics.stage_seconds.labels("decode").observe(seconds)
+    return pixels
+
+
 async def embed_upload(
     request: Request, service: Service, live: Live, image: UploadFile, timings: Timings
 ) -> Vector:
     """The photo's vector with the live snapshot's embedder; fills decode and embed timings."""
     metrics: Metrics = request.app.state.metrics
-    data = await read_upload(image, max_bytes=service.settings.api.max_upload_bytes)
+    pixels = await prepare_upload(request, service, live, image, timings)
     embedder = live.embedder
-    started = time.perf_counter()
-    pixels = await run_in_threadpool(
-        lambda: embedder.preprocessing.prepare(
-            decode_image(
-                data,
-                max_pixels=service.settings.embed.max_image_pixels,
-                draft_size=embedder.preprocessing.decode_size,
-            )
-        )
-    )
     decoded = time.perf_counter()
     batcher: MicroBatcher | None = request.app.state.batcher
     if batcher is not None:
@@ -39,9 +52,7 @@ async def embed_upload(
     else:
         vector = (await run_in_threadpool(embedder.embed_arrays, [pixels]))[0]
     embedded = time.perf_counter()
-    timings.decode_ms = round((decoded - started) * 1000, 3)
     timings.embed_ms = round((embedded - decoded) * 1000, 3)
-    metrics.stage_seconds.labels("decode").observe(decoded - started)
     metrics.stage_seconds.labels("embed").observe(embedded - decoded)
     return vector
 

@@ -104,6 +104,28 @@ class Embedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.concatenate(chunks)
 
+    def predict(
+        self, arrays: Sequence[npt.NDArray[np.uint8]]
+    ) -> dict[str, npt.NDArray[np.float32]]:
+        """Class probabilities of a fine-tuned model's heads: label -> (n, classes).
+
+        Raises:
+            ValueError: the backbone has no heads (it was not fine-tuned).
+        """
+        heads = self.backbone.heads
+        if heads is None:
+            raise ValueError(f"{self.backbone.name} has no classification heads")
+        batch = self.preprocessing.to_batch(arrays)
+        with torch.inference_mode():
+            with torch.autocast(
+                "cpu", dtype=torch.bfloat16, enabled=self.precision is Precision.BF16
+            ):
+                features = self.model(batch)
+            return {
+                label: torch.softmax(head(features.float()), dim=1).numpy()
+                for label, head in heads.items()
+            }
+
     def embed_images(self, images: Sequence[Image.Image]) -> npt.NDArray[np.float32]:
         """Embed decoded RGB images (see `search.images.decode_image`)."""
         return self.embed_arrays([self.preprocessing.prepare(image) for image in images])

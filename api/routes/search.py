@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import FiltersDep, ServiceDep, to_results
-from api.query import embed_upload, record_search_stages
+from api.query import embed_upload, prepare_upload, record_search_stages
 from api.schemas import Classification, LabelScore, SearchResponse, Timings
+from api.service import Live, Service
 
 router = APIRouter(prefix="/v1", tags=["search"])
 Photo = Annotated[UploadFile, File(description="JPEG, PNG, WebP or GIF (first frame)")]
@@ -46,9 +49,12 @@ async def classify(
     image: Photo,
     k: Annotated[int, Form(ge=1, le=100)] = 10,
 ) -> Classification:
-    """Category (and material, style) of a photo: a similarity-weighted vote of its k nearest
-    catalogue products. Fields the catalogue does not fill are left out."""
+    """Category (and material, style) of a photo, with confidences: from the heads of a
+    fine-tuned model when the index was built with one, else a similarity-weighted vote of the k
+    nearest catalogue products. Fields the catalogue does not fill are left out."""
     live = service.live()
+    if live.embedder.backbone.heads is not None:
+        return await _classify_with_heads(request, service, live, image, k)
     timings = Timings()
     vector = await embed_upload(request, service, live, image, timings)
     stages: dict[str, float] = {}
@@ -74,6 +80,31 @@ async def classify(
         predictions=predictions,
         method="knn-vote",
         neighbours=len(hits),
+        build_id=live.manifest.build_id,
+        timings=timings,
+    )
+
+
+async def _classify_with_heads(
+    request: Request, service: Service, live: Live, image: UploadFile, top: int
+) -> Classification:
+    timings = Timings()
+    pixels = await prepare_upload(request, service, live, image, timings)
+    embedder = live.embedder
+    started = time.perf_counter()
+    probabilities = await run_in_threadpool(embedder.predict, [pixels])
+    timings.embed_ms = round((time.perf_counter() - started) * 1000, 3)
+    predictions = {}
+    for label, rows in probabilities.items():
+        classes = embedder.backbone.vocabularies[label]
+        order = np.argsort(-rows[0])[:top]
+        predictions[label] = [
+            LabelScore(label=classes[i], confidence=round(float(rows[0][i]), 4)) for i in order
+        ]
+    return Classification(
+        predictions=predictions,
+        method="heads",
+        neighbours=0,
         build_id=live.manifest.build_id,
         timings=timings,
     )

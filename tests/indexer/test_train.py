@@ -1,0 +1,122 @@
+"""`facet train` on a tiny synthetic labelled catalogue; the model reloads and classifies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from typer.testing import CliRunner
+
+from api.app import create_app
+from indexer.cli import app
+from search.backbones import load_backbone
+from search.config import Settings
+from search.embed import Embedder
+from tests.conftest import write_csv
+
+runner = CliRunner()
+COLOURS = {"ruby": (200, 30, 40), "emerald": (30, 170, 60), "sapphire": (40, 60, 200)}
+
+
+def picture(colour: tuple[int, int, int], seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    pixels = np.full((96, 96, 3), 235, dtype=np.uint8)
+    top, left = rng.integers(5, 40, size=2)
+    size = int(rng.integers(30, 50))
+    shade = np.clip(np.array(colour) + rng.integers(-25, 25, size=3), 0, 255)
+    pixels[top : top + size, left : left + size] = shade
+    return Image.fromarray(pixels)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("train")
+    rows = []
+    for stone, colour in COLOURS.items():
+        for index in range(8):
+            name = f"{stone}-{index}.png"
+            picture(colour, hash((stone, index)) % 1000).save(folder / name)
+            rows.append({"sku": f"{stone}-{index}", "category": stone, "images": name})
+    dump = write_csv(folder / "catalog.csv", rows)
+    path = folder / "home"
+    assert runner.invoke(app, ["--home", str(path), "ingest", str(dump)]).exit_code == 0
+    assert runner.invoke(app, ["--home", str(path), "build"]).exit_code == 0
+    return path
+
+
+def train(home: Path, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["--home", str(home), "train", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_training_beats_chance_and_the_model_reloads(home: Path, tmp_path: Path) -> None:
+    code, out, err = train(
+        home, "--labels", "category", "--name", "stones", "--epochs", "2", "--head-epochs", "2",
+        "--batch-size", "8", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads(out)
+    assert len(report["epochs"]) == 4 and report["best_epoch"] >= 1
+    assert (home / "models" / "stones" / "model.json").is_file()
+
+    model = load_backbone("stones", models_dir=home / "models")
+    assert model.heads is not None and model.vocabularies == {"category": sorted(COLOURS)}
+    embedder = Embedder(model)
+    held_out = [picture(colour, 500 + i) for i, colour in enumerate(COLOURS.values())]
+    probabilities = embedder.predict([model.preprocessing.prepare(p) for p in held_out])["category"]
+    predicted = [model.vocabularies["category"][i] for i in probabilities.argmax(axis=1)]
+    assert predicted == list(COLOURS)  # 3 of 3 new pictures right; chance is 1 in 3
+
+    # The catalogue re-embeds with it, and the API classifies with its heads.
+    result = runner.invoke(app, ["--home", str(home), "build", "--model", "stones", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["embedding"]["model"].startswith("stones-")
+    held_out[0].save(tmp_path / "ruby.png")
+    with TestClient(create_app(Settings(home=home))) as client:
+        files = {"image": ("ruby.png", (tmp_path / "ruby.png").read_bytes(), "image/png")}
+        body = client.post("/v1/classify", files=files).json()
+    assert body["method"] == "heads" and body["predictions"]["category"][0]["label"] == "ruby"
+
+
+def test_resume_continues_from_the_checkpoint(home: Path) -> None:
+    args = ["--labels", "category", "--name", "resumed", "--batch-size", "8", "--json"]
+    code, out, err = train(home, *args, "--epochs", "0", "--head-epochs", "1")
+    assert code == 0, err
+    code, out, err = train(home, *args, "--epochs", "1", "--head-epochs", "1", "--resume")
+    assert code == 0, err
+    assert [e["epoch"] for e in json.loads(out)["epochs"]] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--labels", "material"], "no active product has a value for material"),
+        (["--labels", "sku"], "fewer than 2 images"),
+        (["--labels", ""], "at least one label field"),
+        (["--labels", "category", "--name", "efficientnet_lite0"], "not a registry backbone"),
+    ],
+)
+def test_refusals(home: Path, args: list[str], message: str) -> None:
+    code, _, err = train(home, *args)
+    assert code == 1 and message in err
+
+
+def test_a_label_with_one_class_is_refused(tmp_path: Path) -> None:
+    picture(COLOURS["ruby"], 1).save(tmp_path / "a.png")
+    picture(COLOURS["ruby"], 2).save(tmp_path / "b.png")
+    dump = write_csv(
+        tmp_path / "c.csv",
+        [
+            {"sku": "A", "category": "ruby", "images": "a.png"},
+            {"sku": "B", "category": "ruby", "images": "b.png"},
+        ],
+    )
+    home = tmp_path / "home"
+    runner.invoke(app, ["--home", str(home), "ingest", str(dump)])
+    runner.invoke(app, ["--home", str(home), "build"])
+    code, _, err = train(home, "--labels", "category")
+    assert code == 1 and "1 class(es); 2 are needed" in err
