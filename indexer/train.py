@@ -160,9 +160,14 @@ def train_model(
         weight_decay=options.weight_decay,
     )
     steps = len(loaders[0]) * max(options.epochs, 1)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _warmup_cosine(steps, options.warmup_fraction)
-    )
+    # The schedule starts with the fine-tuning phase: the heads-only epochs run at full rate.
+    scheduler: torch.optim.lr_scheduler.LambdaLR | None = None
+
+    def start_schedule() -> torch.optim.lr_scheduler.LambdaLR:
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, _warmup_cosine(steps, options.warmup_fraction)
+        )
+
     report = TrainReport(name, len(train), len(validation))
     best_loss, start_epoch, stale = math.inf, 1, 0
     checkpoint = out_dir / CHECKPOINT
@@ -171,7 +176,9 @@ def train_model(
         model.load_state_dict(state["model"])
         heads.load_state_dict(state["heads"])
         optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        if state["scheduler"] is not None:
+            scheduler = start_schedule()
+            scheduler.load_state_dict(state["scheduler"])
         best_loss, start_epoch, stale = state["best_loss"], state["epoch"] + 1, state["stale"]
         report.epochs = [EpochResult(**e) for e in state["epochs"]]
         report.best_epoch = state["best_epoch"]
@@ -182,15 +189,10 @@ def train_model(
         clock = time.perf_counter()
         phase = "heads" if epoch <= options.head_epochs else "fine-tune"
         _set_trainable(model, upper, fine_tune=phase == "fine-tune")
+        if phase == "fine-tune" and scheduler is None:
+            scheduler = start_schedule()
         train_loss = _run_epoch(
-            model,
-            heads,
-            loaders[0],
-            loss_fn,
-            optimizer,
-            scheduler if phase == "fine-tune" else None,
-            bf16,
-            phase,
+            model, heads, loaders[0], loss_fn, optimizer, scheduler, bf16, phase
         )
         val_loss, accuracy = _validate(model, heads, loaders[1], loss_fn, bf16)
         result = EpochResult(
@@ -215,7 +217,7 @@ def train_model(
                 "model": model.state_dict(),
                 "heads": heads.state_dict(),
                 "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "epoch": epoch,
                 "best_loss": best_loss,
                 "best_epoch": report.best_epoch,
