@@ -90,6 +90,7 @@ def train(
         options=options,
         resume=resume,
         on_epoch=show,
+        progress=context.show_progress() and not as_json,
     )
     if as_json:
         typer.echo(json.dumps(asdict(report)))

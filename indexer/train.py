@@ -14,7 +14,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
+from tqdm import tqdm
 
 from indexer.training_data import Example
 from search.backbones import Backbone
@@ -125,6 +126,7 @@ def train_model(
     options: TrainOptions,
     resume: bool = False,
     on_epoch: Callable[[EpochResult], None] | None = None,
+    progress: bool = False,
 ) -> TrainReport:
     """Fine-tune `backbone` with one head per label; write the best epoch as model `name`.
 
@@ -137,6 +139,7 @@ def train_model(
         options: hyper-parameters.
         resume: continue from the folder's last checkpoint.
         on_epoch: called after every epoch.
+        progress: show a progress bar over each epoch's batches, with the running loss.
     """
     started = time.perf_counter()
     _seed(options.seed)
@@ -191,9 +194,14 @@ def train_model(
         _set_trainable(model, upper, fine_tune=phase == "fine-tune")
         if phase == "fine-tune" and scheduler is None:
             scheduler = start_schedule()
-        train_loss = _run_epoch(
-            model, heads, loaders[0], loss_fn, optimizer, scheduler, bf16, phase
+        batches = tqdm(
+            loaders[0],
+            desc=f"epoch {epoch} ({phase})",
+            unit="batch",
+            leave=False,
+            disable=not progress,
         )
+        train_loss = _run_epoch(model, heads, batches, loss_fn, optimizer, scheduler, bf16, phase)
         val_loss, accuracy = _validate(model, heads, loaders[1], loss_fn, bf16)
         result = EpochResult(
             epoch, phase, train_loss, val_loss, accuracy, time.perf_counter() - clock
@@ -206,6 +214,7 @@ def train_model(
                 base=backbone.name,
                 vocabularies=vocabularies,
                 dropout=options.dropout,
+                preprocessing=asdict(backbone.preprocessing),
                 metrics={"epoch": epoch, "val_loss": val_loss, "val_accuracy": accuracy},
                 created_at=utcnow().isoformat(),
             )
@@ -317,7 +326,7 @@ def _losses(
 def _run_epoch(
     model: nn.Module,
     heads: nn.ModuleDict,
-    loader: DataLoader[Any],
+    loader: Any,
     loss_fn: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
@@ -341,6 +350,8 @@ def _run_epoch(
         if scheduler is not None:
             scheduler.step()
         losses.append(float(loss.detach()))
+        if hasattr(loader, "set_postfix"):
+            loader.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
     return float(np.mean(losses)) if losses else 0.0
 
 

@@ -37,6 +37,8 @@ class ModelInfo:
     base: str  # the registry backbone it was trained from
     vocabularies: dict[str, list[str]]
     dropout: float
+    # Recorded for people and tools reading the folder; loading takes it from the base backbone.
+    preprocessing: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     created_at: str = ""
 
