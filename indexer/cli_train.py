@@ -34,7 +34,7 @@ def train(
         typer.Option(help="CSV of extra labelled photos: image (relative to it) and sku or label."),
     ] = None,
     backbone: Annotated[str | None, typer.Option(help="Pretrained backbone to start from.")] = None,
-    epochs: Annotated[int, typer.Option(min=0, help="Fine-tuning epochs (after the heads').")] = 10,
+    epochs: Annotated[int, typer.Option(min=0, help="Fine-tuning epochs (after the heads').")] = 20,
     head_epochs: Annotated[int, typer.Option(min=0, help="Epochs training the heads alone.")] = 2,
     batch_size: Annotated[int, typer.Option(min=2)] = 32,
     min_images: Annotated[int, typer.Option(min=1, help="Fewest images a class may have.")] = 2,

@@ -38,7 +38,7 @@ CHECKPOINT = "checkpoint.pt"
 
 @dataclass(frozen=True)
 class TrainOptions:
-    epochs: int = 10  # after the heads-only epochs
+    epochs: int = 20  # after the heads-only epochs
     head_epochs: int = 2
     batch_size: int = 32
     head_lr: float = 1e-3

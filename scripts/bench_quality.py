@@ -1,6 +1,6 @@
 """Benchmark transfer learning on the Grocery Store Dataset: photo -> catalogue item.
 
-    python scripts/bench_quality.py [--epochs 10] [--head-epochs 2] [--json]
+    python scripts/bench_quality.py [--epochs 20] [--head-epochs 2] [--json]
 
 Catalogue: the 81 iconic images (sku = fine class, category = coarse class). Training photos:
 the train split, labelled by sku. Queries: the test split. In one run: Recall@1/5/10 and mAP@10
@@ -88,7 +88,7 @@ def head_accuracy(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--head-epochs", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="use about N photos per split")
     parser.add_argument("--json", action="store_true", help="end with one JSON object")

@@ -46,7 +46,7 @@ class StoreLookup:
     def __call__(self, ids: IdArray) -> FloatArray:
         stored_ids, vectors = load_vectors(self.engine, self.model, [int(i) for i in ids])
         order = np.searchsorted(stored_ids, ids)
-        if len(stored_ids) < len(set(ids.tolist())) or not np.array_equal(
+        if not len(stored_ids) or not np.array_equal(
             stored_ids[np.minimum(order, len(stored_ids) - 1)], ids
         ):
             raise IndexNotReady(
