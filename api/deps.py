@@ -9,7 +9,7 @@ from fastapi import Depends, Query, Request
 from api.errors import ProblemError
 from api.schemas import ProductResult
 from api.service import Service
-from search.filters import Filters
+from search.filters import Filters, InvalidFilter, make_filters
 from search.searcher import ProductHit
 
 
@@ -33,19 +33,18 @@ def get_filters(
     ] = None,
 ) -> Filters:
     """Filters from query parameters (for POST /v1/search too, next to the form fields)."""
-    pairs: dict[str, str] = {}
-    for item in attr or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ProblemError(
-                422, "validation-error", "Invalid request", f"attr {item!r}: expected KEY=VALUE"
-            )
-        pairs[key] = value
-    if min_price is not None and max_price is not None and min_price > max_price:
-        raise ProblemError(
-            422, "validation-error", "Invalid request", "min_price is above max_price"
+    try:
+        return make_filters(
+            category=category,
+            material=material,
+            style=style,
+            min_price=min_price,
+            max_price=max_price,
+            in_stock=in_stock,
+            attributes=attr,
         )
-    return Filters(category, material, style, min_price, max_price, in_stock, pairs)
+    except InvalidFilter as error:
+        raise ProblemError(422, "validation-error", "Invalid request", str(error)) from None
 
 
 FiltersDep = Annotated[Filters, Depends(get_filters)]

@@ -18,7 +18,7 @@ from search.builds import BuildStore
 from search.config import Settings
 from search.embed import Embedder, Precision
 from search.errors import IncompatibleIndex
-from search.filters import Filters
+from search.filters import Filters, InvalidFilter, make_filters
 from search.images import decode_image
 from search.searcher import ProductHit, Searcher
 
@@ -38,7 +38,7 @@ Attribute = Annotated[
 ]
 
 
-def make_filters(
+def parse_filters(
     category: str | None,
     material: str | None,
     style: str | None,
@@ -47,15 +47,18 @@ def make_filters(
     in_stock: bool | None,
     attributes: list[str] | None,
 ) -> Filters:
-    pairs: dict[str, str] = {}
-    for item in attributes or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise fail(f"--attr {item!r}: expected KEY=VALUE")
-        pairs[key] = value
-    if min_price is not None and max_price is not None and min_price > max_price:
-        raise fail(f"--min-price {min_price} is above --max-price {max_price}")
-    return Filters(category, material, style, min_price, max_price, in_stock, pairs)
+    try:
+        return make_filters(
+            category=category,
+            material=material,
+            style=style,
+            min_price=min_price,
+            max_price=max_price,
+            in_stock=in_stock,
+            attributes=attributes,
+        )
+    except InvalidFilter as error:
+        raise fail(str(error)) from None
 
 
 @app.command()
@@ -77,7 +80,7 @@ def search(
     """Find the catalogue products that look most like a photo."""
     context: Context = ctx.obj
     settings = context.settings
-    filters = make_filters(category, material, style, min_price, max_price, in_stock, attr)
+    filters = parse_filters(category, material, style, min_price, max_price, in_stock, attr)
     try:
         data = image.read_bytes()
     except OSError as error:
@@ -195,7 +198,7 @@ def similar(
     """Products that look like this one (from stored vectors; nothing is re-embedded)."""
     context: Context = ctx.obj
     settings = context.settings
-    filters = make_filters(category, material, style, min_price, max_price, in_stock, attr)
+    filters = parse_filters(category, material, style, min_price, max_price, in_stock, attr)
     store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
     with open_store(settings) as engine:
         build = store.load_current()

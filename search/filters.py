@@ -29,6 +29,36 @@ class Filters:
         return self == Filters()
 
 
+class InvalidFilter(ValueError):
+    """A filter that cannot be applied (bad KEY=VALUE, empty price range)."""
+
+
+def make_filters(
+    *,
+    category: str | None = None,
+    material: str | None = None,
+    style: str | None = None,
+    min_price: float | None = None,
+    max_price: float | None = None,
+    in_stock: bool | None = None,
+    attributes: list[str] | None = None,
+) -> Filters:
+    """Filters from user input; `attributes` are "KEY=VALUE" strings.
+
+    Raises:
+        InvalidFilter: an attribute without "=" or key, or min_price above max_price.
+    """
+    pairs: dict[str, str] = {}
+    for item in attributes or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidFilter(f"attribute filter {item!r}: expected KEY=VALUE")
+        pairs[key] = value
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise InvalidFilter(f"min_price {min_price} is above max_price {max_price}")
+    return Filters(category, material, style, min_price, max_price, in_stock, pairs)
+
+
 def searchable_images() -> Select[Any]:
     """Image ids that may appear in results: embedded images of active products."""
     return (
