@@ -15,6 +15,7 @@ from search.config import Settings
 from search.db import utcnow
 from search.embed import Embedder, Precision
 from search.errors import IncompatibleIndex, IndexNotReady
+from search.index import VectorIndex
 from search.searcher import Searcher
 from search.vectors import from_blob
 
@@ -65,13 +66,7 @@ class Service:
                 embedder = previous.embedder
             else:
                 embedder = self._embedder(build.manifest)
-            searcher = Searcher(
-                self.engine,
-                build.index,
-                model=build.manifest.backbone,
-                rerank_factor=self.settings.index.rerank_factor,
-            )
-            self._live = Live(build.manifest, searcher, embedder)
+            self._live = Live(build.manifest, self._searcher(build.index, build.manifest), embedder)
             log.info("serving index %s", build.manifest.build_id)
             return build.manifest
 
@@ -98,14 +93,12 @@ class Service:
                 derived_from=live.manifest.build_id,
             )
             self.store.publish(index, manifest)
-            searcher = Searcher(
-                self.engine,
-                index,
-                model=manifest.backbone,
-                rerank_factor=self.settings.index.rerank_factor,
-            )
-            self._live = Live(manifest, searcher, live.embedder)
+            self._live = Live(manifest, self._searcher(index, manifest), live.embedder)
             return manifest
+
+    def _searcher(self, index: VectorIndex, manifest: Manifest) -> Searcher:
+        rerank_factor = self.settings.index.rerank_factor
+        return Searcher(self.engine, index, model=manifest.backbone, rerank_factor=rerank_factor)
 
     def try_load(self) -> None:
         """Load at start-up; without an index the service still starts and answers 503."""

@@ -14,7 +14,7 @@ from indexer.evaluate import evaluate as run_evaluation
 from indexer.evaluate import read_queries
 from indexer.report import write_report
 from search.backbones import load_backbone
-from search.builds import BuildStore
+from search.builds import BuildStore, LoadedBuild
 from search.config import Settings
 from search.embed import Embedder, Precision
 from search.errors import IncompatibleIndex
@@ -97,10 +97,21 @@ def search(
     print_hits(hits, as_json)
 
 
+def open_searcher(settings: Settings, engine: Engine) -> tuple[LoadedBuild, Searcher]:
+    """The live index build, and a searcher over it."""
+    build = BuildStore(settings.index_dir, keep=settings.index.keep_builds).load_current()
+    searcher = Searcher(
+        engine,
+        build.index,
+        model=build.manifest.backbone,
+        rerank_factor=settings.index.rerank_factor,
+    )
+    return build, searcher
+
+
 def open_search(settings: Settings, engine: Engine) -> tuple[Searcher, Embedder]:
     """The live index and the embedder of the backbone it was built with."""
-    store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
-    build = store.load_current()
+    build, searcher = open_searcher(settings, engine)
     backbone = load_backbone(
         build.manifest.backbone_name, weights=settings.embed.weights, models_dir=settings.models_dir
     )
@@ -110,12 +121,6 @@ def open_search(settings: Settings, engine: Engine) -> tuple[Searcher, Embedder]
             f"{backbone.name} weights are {backbone.identity}"
         )
     embedder = Embedder(backbone, precision=Precision(settings.embed.precision))
-    searcher = Searcher(
-        engine,
-        build.index,
-        model=build.manifest.backbone,
-        rerank_factor=settings.index.rerank_factor,
-    )
     return searcher, embedder
 
 
@@ -199,15 +204,8 @@ def similar(
     context: Context = ctx.obj
     settings = context.settings
     filters = parse_filters(category, material, style, min_price, max_price, in_stock, attr)
-    store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
     with open_store(settings) as engine:
-        build = store.load_current()
-        searcher = Searcher(
-            engine,
-            build.index,
-            model=build.manifest.backbone,
-            rerank_factor=settings.index.rerank_factor,
-        )
+        _, searcher = open_searcher(settings, engine)
         hits = searcher.similar(sku, k=k, filters=filters)
     print_hits(hits, as_json)
 

@@ -62,18 +62,38 @@ class IndexReport:
         return asdict(self)
 
 
+def _current_embeddings(model: str, *columns: Any) -> Any:
+    """Embeddings of searchable images for `model`, computed from their current content."""
+    return (
+        select(*columns)
+        .join(ProductImage, ProductImage.id == Embedding.image_id)
+        .where(Embedding.model == model, Embedding.content_hash == ProductImage.content_hash)
+        .where(Embedding.image_id.in_(searchable_images().scalar_subquery()))
+    )
+
+
+def catalogue_ids(engine: Engine, model: str) -> IdArray:
+    """Ids of the images `catalogue_vectors` returns, ascending, without reading the vectors."""
+    query = _current_embeddings(model, Embedding.image_id).order_by(Embedding.image_id)
+    with engine.connect() as connection:
+        return np.asarray(connection.execute(query).scalars().all(), dtype=np.int64)
+
+
+def stored_dimensions(engine: Engine, model: str) -> set[int]:
+    """The dimensions of those vectors (one, unless something is badly wrong)."""
+    query = _current_embeddings(model, func.length(Embedding.vector)).distinct()
+    with engine.connect() as connection:
+        return {int(length) // 4 for length in connection.execute(query).scalars()}
+
+
 def catalogue_vectors(engine: Engine, model: str) -> tuple[IdArray, FloatArray]:
     """Vectors of every searchable image for `model`, computed from its current content.
 
     Returns:
         (image ids ascending, (n, dim) vectors).
     """
-    query = (
-        select(Embedding.image_id, Embedding.vector)
-        .join(ProductImage, ProductImage.id == Embedding.image_id)
-        .where(Embedding.model == model, Embedding.content_hash == ProductImage.content_hash)
-        .where(Embedding.image_id.in_(searchable_images().scalar_subquery()))
-        .order_by(Embedding.image_id)
+    query = _current_embeddings(model, Embedding.image_id, Embedding.vector).order_by(
+        Embedding.image_id
     )
     with engine.connect() as connection:
         rows = connection.execute(query).all()

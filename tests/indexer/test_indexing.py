@@ -17,7 +17,13 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from indexer.cli import app
-from indexer.indexing import IndexOptions, build_index
+from indexer.indexing import (
+    IndexOptions,
+    build_index,
+    catalogue_ids,
+    catalogue_vectors,
+    stored_dimensions,
+)
 from indexer.ingest import ingest_dump
 from indexer.verify import verify_index
 from search.builds import BuildStore
@@ -280,6 +286,8 @@ def test_verify_finds_and_repair_fixes_differences(
     embed_all(engine)
     index(engine, store)
     assert verify_index(engine, store, backbone=MODEL, dim=DIM).ok
+    assert stored_dimensions(engine, MODEL) == {DIM}
+    assert list(catalogue_ids(engine, MODEL)) == list(catalogue_vectors(engine, MODEL)[0])
 
     ingest_dump(engine, write_csv(tmp_path / "2.csv", catalogue[1:] + rows(1, sku="X")), full=True)
     embed_all(engine)
