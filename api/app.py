@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from api.batcher import MicroBatcher
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
-from api.metrics import Metrics
+from api.prometheus import Metrics
 from api.routes import admin, health, images, page, products, search
 from api.service import Service
 from search.config import Settings

@@ -30,10 +30,10 @@ from torchvision import transforms
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from indexer.embedding import embed_catalog  # noqa: E402
-from indexer.fetch import ImageFetcher  # noqa: E402
-from indexer.ingest import ingest_dump  # noqa: E402
-from indexer.loader import ImageLoader  # noqa: E402
+from indexer.build.embed_step import embed_catalog  # noqa: E402
+from indexer.build.fetch import ImageFetcher  # noqa: E402
+from indexer.build.loader import ImageLoader  # noqa: E402
+from indexer.ingest.upsert import ingest_dump  # noqa: E402
 from search.backbones import load_backbone  # noqa: E402
 from search.config import Settings  # noqa: E402
 from search.db import make_engine  # noqa: E402

@@ -22,8 +22,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from search.backbones import load_backbone  # noqa: E402
+from search.decoding import decode_image  # noqa: E402
 from search.embed import Embedder  # noqa: E402
-from search.images import decode_image  # noqa: E402
 from search.preprocess import ResizeMode  # noqa: E402
 
 DATASET = REPO.parent / "shared" / "datasets" / "grocery"

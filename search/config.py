@@ -6,11 +6,20 @@ explicit arguments.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Precision(StrEnum):
+    """Inference precision (defined here, not beside the embedder, so the CLI needs no torch)."""
+
+    AUTO = "auto"  # bf16 where the CPU has native bf16 instructions, else fp32
+    BF16 = "bf16"
+    FP32 = "fp32"
 
 
 class DbSettings(BaseModel):

@@ -6,7 +6,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +15,11 @@ from PIL import Image
 from torch.nn import functional
 
 from search.backbones import Backbone
+from search.config import Precision
+
+__all__ = ["Embedder", "Precision", "cpu_has_bf16", "resolve_precision"]
 
 log = logging.getLogger(__name__)
-
-
-class Precision(StrEnum):
-    AUTO = "auto"  # bf16 where the CPU has native bf16 instructions, else fp32
-    BF16 = "bf16"
-    FP32 = "fp32"
 
 
 def cpu_has_bf16() -> bool:
@@ -127,7 +123,7 @@ class Embedder:
             }
 
     def embed_images(self, images: Sequence[Image.Image]) -> npt.NDArray[np.float32]:
-        """Embed decoded RGB images (see `search.images.decode_image`)."""
+        """Embed decoded RGB images (see `search.decoding.decode_image`)."""
         return self.embed_arrays([self.preprocessing.prepare(image) for image in images])
 
     def _embed_batch(self, arrays: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]:

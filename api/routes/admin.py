@@ -23,8 +23,8 @@ from api.schemas import ProductOut
 from api.service import Service
 from api.uploads import read_upload
 from search.db import utcnow
+from search.decoding import decode_image_with_size
 from search.files import file_signature
-from search.images import decode_image_with_size
 from search.models import IngestRun
 from search.products import EmbeddedImage, ProductFields, delete_product, upsert_product
 from search.vectors import to_blob

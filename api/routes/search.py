@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import FiltersDep, ServiceDep, to_results
-from api.query import embed_upload, prepare_upload, record_search_stages
+from api.photos import embed_upload, prepare_upload, record_search_stages
 from api.schemas import Classification, LabelScore, SearchResponse, Timings
 from api.service import Live, Service
 

@@ -11,8 +11,8 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from api.app import create_app
+from indexer.build.verify import verify_index
 from indexer.cli import app as cli
-from indexer.verify import verify_index
 from search.builds import BuildStore
 from search.config import ApiSettings, Settings
 from search.db import make_engine

@@ -75,6 +75,7 @@ def test_precision_auto_resolves_to_a_concrete_one() -> None:
     assert resolve_precision(Precision.FP32) is Precision.FP32
 
 
+@pytest.mark.slow  # torch.compile takes about 30 s here
 def test_compiled_model_agrees_with_eager_on_partial_batches(lite0: Backbone) -> None:
     images = scenes(5)
     eager = Embedder(lite0, precision=Precision.FP32, batch_size=4)

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from indexer.ingest import IngestReport, ingest_dump
+from indexer.ingest.upsert import IngestReport, ingest_dump
 from search.errors import IngestAborted
 from search.models import ImageStatus, IngestRun, Product, ProductImage
 from tests.conftest import write_csv

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from indexer.fetch import FetchError, ImageFetcher, file_signature, is_url
+from indexer.build.fetch import FetchError, ImageFetcher, file_signature, is_url
+from search.decoding import decode_image_with_size
 from search.errors import ImageDecodeError
-from search.images import decode_image_with_size
 from search.preprocess import Preprocessing
 
 

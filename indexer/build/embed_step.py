@@ -14,8 +14,8 @@ from typing import Any, cast
 from sqlalchemy import Connection, Engine, Table, and_, bindparam, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from indexer.fetch import file_signature, is_url
-from indexer.loader import Failed, ImageJob, ImageLoader, Loaded, LoadResult, Unchanged
+from indexer.build.fetch import file_signature, is_url
+from indexer.build.loader import Failed, ImageJob, ImageLoader, Loaded, LoadResult, Unchanged
 from search.db import utcnow
 from search.embed import Embedder
 from search.models import Embedding, ImageStatus, Product, ProductImage

@@ -11,10 +11,15 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, String, cast, func, select
 
-from indexer.metrics import average_precision_at, first_relevant_rank, hit_at, reciprocal_rank
+from indexer.evaluation.metrics import (
+    average_precision_at,
+    first_relevant_rank,
+    hit_at,
+    reciprocal_rank,
+)
+from search.decoding import decode_image
 from search.embed import Embedder
 from search.errors import FacetError
-from search.images import decode_image
 from search.models import Product
 from search.searcher import Searcher
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from indexer.dump import DumpFormat, DumpReader, RawRecord
+from indexer.ingest.dump import DumpFormat, DumpReader, RawRecord
 from search.products import product_fingerprint
 
 TEXT_FIELDS = ("title", "description", "category", "material", "style")

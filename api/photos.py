@@ -8,11 +8,11 @@ from fastapi import Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from api.batcher import MicroBatcher, Pixels, Vector
-from api.metrics import Metrics
+from api.prometheus import Metrics
 from api.schemas import Timings
 from api.service import Live, Service
 from api.uploads import read_upload
-from search.images import decode_image
+from search.decoding import decode_image
 
 
 async def prepare_upload(

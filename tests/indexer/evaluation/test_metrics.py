@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.metrics import average_precision_at, first_relevant_rank, hit_at, reciprocal_rank
+from indexer.evaluation.metrics import (
+    average_precision_at,
+    first_relevant_rank,
+    hit_at,
+    reciprocal_rank,
+)
 
 T, F = True, False
 

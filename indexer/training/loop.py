@@ -25,12 +25,12 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 from tqdm import tqdm
 
-from indexer.training_data import Example
+from indexer.training.data import Example
 from search.backbones import Backbone
 from search.db import utcnow
+from search.decoding import decode_image
 from search.embed import Precision, resolve_precision
 from search.finetuned import ModelInfo, build_heads, save_model
-from search.images import decode_image
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"

@@ -9,11 +9,8 @@ from typing import Annotated
 
 import typer
 
-from indexer.cli_common import Context, JsonOption, app, fail, open_store, reports_errors
-from indexer.train import EpochResult, TrainOptions, train_model
-from indexer.training_data import collect_examples, vocabularies
-from search.backbones import BACKBONES, load_backbone
-from search.embed import Precision
+from indexer.cli.common import Context, JsonOption, app, fail, open_store, reports_errors
+from search.config import Precision
 
 
 @app.command()
@@ -46,6 +43,10 @@ def train(
     as_json: JsonOption = False,
 ) -> None:
     """Fine-tune the backbone with one classification head per label."""
+    from indexer.training.data import collect_examples, vocabularies
+    from indexer.training.loop import EpochResult, TrainOptions, train_model
+    from search.backbones import BACKBONES, load_backbone
+
     context: Context = ctx.obj
     settings = context.settings
     fields = [field.strip() for field in labels.split(",") if field.strip()]

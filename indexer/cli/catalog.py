@@ -7,17 +7,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from tqdm import tqdm
 
-from indexer.cli_common import Context, JsonOption, app, db_app, fail, open_store, reports_errors
-from indexer.ingest import IngestReport, ingest_dump
-from search.builds import BuildStore
-from search.db import make_engine
-from search.migrate import current_revision, head_revision, upgrade_database
-from search.stats import catalog_stats
+from indexer.cli.common import Context, JsonOption, app, db_app, fail, open_store, reports_errors
+
+if TYPE_CHECKING:
+    from indexer.ingest.upsert import IngestReport
 
 
 @app.command()
@@ -42,6 +39,10 @@ def ingest(
     as_json: JsonOption = False,
 ) -> None:
     """Load a catalogue dump into the product database (upsert by SKU)."""
+    from tqdm import tqdm
+
+    from indexer.ingest.upsert import ingest_dump
+
     context: Context = ctx.obj
     settings = context.settings
     with (
@@ -112,6 +113,9 @@ def _print_report(report: IngestReport) -> None:
 @reports_errors
 def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show what the product database and the live index hold."""
+    from search.builds import BuildStore
+    from search.stats import catalog_stats
+
     context: Context = ctx.obj
     with open_store(context.settings) as engine:
         stats = catalog_stats(engine)
@@ -144,6 +148,9 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @reports_errors
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply every pending migration to the product database."""
+    from search.db import make_engine
+    from search.migrate import current_revision, upgrade_database
+
     context: Context = ctx.obj
     engine = make_engine(context.settings.database_url)
     try:
@@ -162,6 +169,9 @@ def db_upgrade(ctx: typer.Context) -> None:
 @reports_errors
 def db_current(ctx: typer.Context) -> None:
     """Show the database's migration and the newest one this code ships."""
+    from search.db import make_engine
+    from search.migrate import current_revision, head_revision
+
     context: Context = ctx.obj
     engine = make_engine(context.settings.database_url)
     try:

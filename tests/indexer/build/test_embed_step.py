@@ -20,11 +20,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from indexer.build.embed_step import EmbedReport, embed_catalog
+from indexer.build.fetch import ImageFetcher
+from indexer.build.loader import ImageLoader
 from indexer.cli import app
-from indexer.embedding import EmbedReport, embed_catalog
-from indexer.fetch import ImageFetcher
-from indexer.ingest import ingest_dump
-from indexer.loader import ImageLoader
+from indexer.ingest.upsert import ingest_dump
 from search.backbones import Backbone, load_backbone
 from search.embed import Embedder, Precision
 from search.models import Embedding, ProductImage

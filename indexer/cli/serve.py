@@ -6,9 +6,8 @@ import os
 from typing import Annotated
 
 import typer
-import uvicorn
 
-from indexer.cli_common import Context, app, reports_errors
+from indexer.cli.common import Context, app, reports_errors
 
 
 @app.command()
@@ -19,6 +18,8 @@ def serve(
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port.")] = None,
 ) -> None:
     """Serve the search API for the current index."""
+    import uvicorn
+
     context: Context = ctx.obj
     settings = context.settings
     # The app is named, not imported: the batch package does not depend on the HTTP one. Its

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from indexer.catalog import (
+from indexer.ingest.rows import (
     CatalogRow,
     Rejection,
     RowError,

@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
-from indexer.bulk import BulkInsert
+from indexer.ingest.bulk import BulkInsert
 from search.models import ImageStatus, ProductImage
 
 IMAGES = cast(Table, ProductImage.__table__)

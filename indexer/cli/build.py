@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-from tqdm import tqdm
 
-from indexer.cli_common import Context, JsonOption, app, open_store, reports_errors
-from indexer.embedding import embed_catalog
-from indexer.fetch import ImageFetcher
-from indexer.indexing import IndexOptions, IndexReport, build_index
-from indexer.loader import ImageLoader
-from indexer.verify import verify_index
-from search.backbones import load_backbone
-from search.builds import BuildStore
-from search.config import Settings
-from search.embed import Embedder, Precision
+from indexer.cli.common import Context, JsonOption, app, open_store, reports_errors
+from search.config import Precision
+
+if TYPE_CHECKING:
+    from indexer.build.index_step import IndexOptions, IndexReport
+    from search.config import Settings
 
 CompileMode = Literal["auto", "on", "off"]
 
@@ -62,6 +57,16 @@ def build(
     as_json: JsonOption = False,
 ) -> None:
     """Embed new and changed catalogue images, then update and publish the index."""
+    from tqdm import tqdm
+
+    from indexer.build.embed_step import embed_catalog
+    from indexer.build.fetch import ImageFetcher
+    from indexer.build.index_step import build_index
+    from indexer.build.loader import ImageLoader
+    from search.backbones import load_backbone
+    from search.builds import BuildStore
+    from search.embed import Embedder
+
     context: Context = ctx.obj
     settings = context.settings
     embed = settings.embed
@@ -139,6 +144,8 @@ def _compile_threshold(mode: str, auto_min_images: int) -> int | None:
 
 
 def index_options(settings: Settings, factory: str | None = None) -> IndexOptions:
+    from indexer.build.index_step import IndexOptions
+
     index = settings.index
     return IndexOptions(
         factory=factory or index.factory,
@@ -166,6 +173,8 @@ def print_index_report(report: IndexReport) -> None:
 @reports_errors
 def rollback(ctx: typer.Context) -> None:
     """Make the previous index build current again."""
+    from search.builds import BuildStore
+
     context: Context = ctx.obj
     store = BuildStore(context.settings.index_dir, keep=context.settings.index.keep_builds)
     was, now = store.rollback()
@@ -182,6 +191,11 @@ def verify(
     as_json: JsonOption = False,
 ) -> None:
     """Check the index against the product store: missing, stale and outdated vectors."""
+    from indexer.build.index_step import build_index
+    from indexer.build.verify import verify_index
+    from search.backbones import load_backbone
+    from search.builds import BuildStore
+
     context: Context = ctx.obj
     settings = context.settings
     store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)

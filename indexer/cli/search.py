@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import Engine
 
-from indexer.cli_common import Context, JsonOption, app, fail, open_store, reports_errors
-from indexer.evaluate import evaluate as run_evaluation
-from indexer.evaluate import read_queries
-from indexer.report import write_report
-from search.backbones import load_backbone
-from search.builds import BuildStore, LoadedBuild
-from search.config import Settings
-from search.embed import Embedder, Precision
-from search.errors import IncompatibleIndex
-from search.filters import Filters, InvalidFilter, make_filters
-from search.images import decode_image
-from search.searcher import ProductHit, Searcher
+from indexer.cli.common import Context, JsonOption, app, fail, open_store, reports_errors
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from search.builds import LoadedBuild
+    from search.config import Settings
+    from search.embed import Embedder
+    from search.filters import Filters
+    from search.searcher import ProductHit, Searcher
 
 KOption = Annotated[int, typer.Option("--k", min=1, max=1000, help="Number of products.")]
 Category = Annotated[str | None, typer.Option(help="Only this category.")]
@@ -47,6 +44,8 @@ def parse_filters(
     in_stock: bool | None,
     attributes: list[str] | None,
 ) -> Filters:
+    from search.filters import InvalidFilter, make_filters
+
     try:
         return make_filters(
             category=category,
@@ -78,6 +77,8 @@ def search(
     as_json: JsonOption = False,
 ) -> None:
     """Find the catalogue products that look most like a photo."""
+    from search.decoding import decode_image
+
     context: Context = ctx.obj
     settings = context.settings
     filters = parse_filters(category, material, style, min_price, max_price, in_stock, attr)
@@ -99,6 +100,9 @@ def search(
 
 def open_searcher(settings: Settings, engine: Engine) -> tuple[LoadedBuild, Searcher]:
     """The live index build, and a searcher over it."""
+    from search.builds import BuildStore
+    from search.searcher import Searcher
+
     build = BuildStore(settings.index_dir, keep=settings.index.keep_builds).load_current()
     searcher = Searcher(
         engine,
@@ -111,6 +115,11 @@ def open_searcher(settings: Settings, engine: Engine) -> tuple[LoadedBuild, Sear
 
 def open_search(settings: Settings, engine: Engine) -> tuple[Searcher, Embedder]:
     """The live index and the embedder of the backbone it was built with."""
+    from search.backbones import load_backbone
+    from search.config import Precision
+    from search.embed import Embedder
+    from search.errors import IncompatibleIndex
+
     build, searcher = open_searcher(settings, engine)
     backbone = load_backbone(
         build.manifest.backbone_name, weights=settings.embed.weights, models_dir=settings.models_dir
@@ -145,6 +154,10 @@ def evaluate(
     as_json: JsonOption = False,
 ) -> None:
     """Measure retrieval quality: Recall@1/5/10, mAP@10, MRR (and label accuracy)."""
+    from indexer.evaluation.evaluate import evaluate as run_evaluation
+    from indexer.evaluation.evaluate import read_queries
+    from indexer.evaluation.report import write_report
+
     context: Context = ctx.obj
     settings = context.settings
     parsed = read_queries(queries, label_field)

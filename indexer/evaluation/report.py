@@ -12,10 +12,10 @@ from pathlib import Path
 from PIL import Image
 from sqlalchemy import Engine, select
 
-from indexer.evaluate import EvaluationReport
+from indexer.evaluation.evaluate import EvaluationReport
+from search.decoding import decode_image
 from search.errors import ImageDecodeError
 from search.files import file_path
-from search.images import decode_image
 from search.models import ProductImage
 
 THUMBNAIL = 112

@@ -16,16 +16,16 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from indexer.cli import app
-from indexer.indexing import (
+from indexer.build.index_step import (
     IndexOptions,
     build_index,
     catalogue_ids,
     catalogue_vectors,
     stored_dimensions,
 )
-from indexer.ingest import ingest_dump
-from indexer.verify import verify_index
+from indexer.build.verify import verify_index
+from indexer.cli import app
+from indexer.ingest.upsert import ingest_dump
 from search.builds import BuildStore
 from search.db import utcnow
 from search.errors import IndexNotReady, UnknownProduct

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from indexer.indexing import catalogue_ids, changed_since, stored_dimensions
+from indexer.build.index_step import catalogue_ids, changed_since, stored_dimensions
 from search.builds import BuildStore
 from search.errors import IncompatibleIndex
 from search.index import IdArray

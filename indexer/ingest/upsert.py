@@ -13,9 +13,9 @@ from typing import IO, Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, text, update
 
-from indexer.bulk import BulkInsert
-from indexer.catalog import CatalogRow, Rejection, open_catalog, read_catalog
-from indexer.images import ImageSync
+from indexer.ingest.bulk import BulkInsert
+from indexer.ingest.image_rows import ImageSync
+from indexer.ingest.rows import CatalogRow, Rejection, open_catalog, read_catalog
 from search.db import utcnow
 from search.errors import IngestAborted
 from search.models import IngestRun, Product

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from search.decoding import decode_image, decode_image_with_size
 from search.errors import ImageDecodeError
-from search.images import decode_image, decode_image_with_size
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:

@@ -1,4 +1,8 @@
-"""What every `facet` command shares: the app, its options, error reporting, the store."""
+"""What every `facet` command shares: the app, its options, error reporting, the store.
+
+The command modules import their engines (torch, FAISS, SQLAlchemy) inside the commands that use
+them, so `facet --help` and `facet ingest` never load torch.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from search.config import Settings
-from search.db import make_engine
 from search.errors import FacetError
-from search.migrate import upgrade_database
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from search.config import Settings
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -62,14 +66,17 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except FacetError as error:
             raise fail(str(error)) from None
-        except SQLAlchemyError as error:
-            raise fail(f"database: {error.__class__.__name__}: {error.args[0]}") from None
         except KeyboardInterrupt:
             typer.echo("facet: interrupted", err=True)
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):
             raise
         except Exception as error:
+            # Imported here: `facet --help` must not pay for SQLAlchemy.
+            from sqlalchemy.exc import SQLAlchemyError
+
+            if isinstance(error, SQLAlchemyError):
+                raise fail(f"database: {error.__class__.__name__}: {error.args[0]}") from None
             # A bug, not bad input: still one line, with the traceback for --verbose.
             log.debug("unexpected error", exc_info=True)
             raise fail(
@@ -93,6 +100,8 @@ def main_options(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    from search.config import Settings
+
     settings = Settings()
     if home is not None:
         settings = settings.model_copy(update={"home": home})
@@ -102,6 +111,9 @@ def main_options(
 @contextmanager
 def open_store(settings: Settings) -> Iterator[Engine]:
     """The product database, migrated to the newest schema first."""
+    from search.db import make_engine
+    from search.migrate import upgrade_database
+
     engine = make_engine(settings.database_url)
     try:
         upgrade_database(engine)

@@ -1,0 +1,12 @@
+"""The `facet` command line. The only place in `indexer/` that reads `Settings`."""
+
+# Importing the command modules registers their commands on `app`.
+from indexer.cli import build, catalog, search, serve, train
+from indexer.cli.common import app
+
+__all__ = ["app", "build", "catalog", "search", "serve", "train", "main"]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

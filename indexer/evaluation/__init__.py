@@ -1,0 +1,1 @@
+"""Retrieval quality: metrics, the evaluation run and its report."""

@@ -1,0 +1,1 @@
+"""Fine-tuning: training examples from the catalogue, and the training loop."""
