@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase
 
 # Named constraints let Alembic's batch mode find and alter them on SQLite.
 NAMING_CONVENTION = {
@@ -28,6 +28,9 @@ class Base(DeclarativeBase):
 def utcnow() -> datetime:
     """The current time as naive UTC, which is how every timestamp is stored."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+WRITER_OPTION = "facet_writer"
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Engine:
@@ -62,11 +65,18 @@ def make_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # A writer takes the write lock up front and so waits (busy_timeout) for another writer;
+        # a deferred transaction that reads first and writes later fails at once instead.
+        immediate = connection.get_execution_options().get(WRITER_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """A session factory whose objects stay readable after commit."""
-    return sessionmaker(engine, expire_on_commit=False)
+def writer(engine: Engine) -> Engine:
+    """The same engine (same pool), whose transactions begin with SQLite's write lock taken.
+
+    Every transaction that writes goes through it, so concurrent writers queue (for up to the
+    engine's busy timeout) instead of failing half-way with "database is locked".
+    """
+    return engine.execution_options(**{WRITER_OPTION: True})

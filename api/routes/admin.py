@@ -22,7 +22,7 @@ from api.routes.products import get_product
 from api.schemas import ProductOut
 from api.service import Service
 from api.uploads import read_upload
-from search.db import utcnow
+from search.db import utcnow, writer
 from search.decoding import decode_image_with_size
 from search.files import file_signature
 from search.models import IngestRun
@@ -93,7 +93,7 @@ async def put_product(
         embedded.append(await run_in_threadpool(_store_and_embed, service, live, upload, data))
 
     def write() -> bool:
-        with Session(service.engine) as session:
+        with Session(writer(service.engine)) as session:
             change = upsert_product(
                 session, fields, embedded, model=live.manifest.backbone, now=utcnow()
             )
@@ -113,7 +113,7 @@ async def remove_product(service: ServiceDep, _: AdminDep, sku: str) -> Response
     service.live()
 
     def write() -> None:
-        with Session(service.engine) as session:
+        with Session(writer(service.engine)) as session:
             removed = delete_product(session, sku, now=utcnow())
             session.commit()
             revision = session.scalar(select(func.max(IngestRun.id)))

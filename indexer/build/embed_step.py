@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from indexer.build.fetch import file_signature, is_url
 from indexer.build.loader import Failed, ImageJob, ImageLoader, Loaded, LoadResult, Unchanged
-from search.db import utcnow
+from search.db import utcnow, writer
 from search.embed import Embedder
 from search.models import Embedding, ImageStatus, Product, ProductImage
 from search.vectors import to_blob
@@ -211,7 +211,7 @@ class _BatchWriter:
 
     def write(self, loaded: list[Loaded], vectors: Any) -> None:
         now = utcnow()
-        with self.engine.begin() as connection:
+        with writer(self.engine).begin() as connection:
             upsert = sqlite_insert(EMBEDDINGS)
             connection.execute(
                 upsert.on_conflict_do_update(
@@ -248,7 +248,7 @@ class _BatchWriter:
         if not self.others:
             return 0
         count = len(self.others)
-        with self.engine.begin() as connection:
+        with writer(self.engine).begin() as connection:
             self._write_others(connection, utcnow())
         return count
 

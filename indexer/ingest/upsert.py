@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, tex
 from indexer.ingest.bulk import BulkInsert
 from indexer.ingest.image_rows import ImageSync
 from indexer.ingest.rows import CatalogRow, Rejection, open_catalog, read_catalog
-from search.db import utcnow
+from search.db import utcnow, writer
 from search.errors import IngestAborted
 from search.models import IngestRun, Product
 
@@ -92,7 +92,7 @@ def ingest_dump(
     report = IngestReport(source=str(path), full=full)
     started = utcnow()
     clock = time.perf_counter()
-    with open_catalog(path) as reader, engine.connect() as connection:
+    with open_catalog(path) as reader, writer(engine).connect() as connection:
         _create_seen_table(connection)
         try:
             with connection.begin() as transaction:
