@@ -29,7 +29,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url)
+        # Admin writes wait this long for another writer's lock, then answer 503.
+        busy_ms = int(settings.api.write_timeout_s * 1000)
+        engine = make_engine(settings.database_url, busy_timeout_ms=busy_ms)
         await run_in_threadpool(upgrade_database, engine)
         service = Service(settings, engine)
         await run_in_threadpool(service.try_load)

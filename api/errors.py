@@ -15,6 +15,7 @@ from search.errors import (
     ImageDecodeError,
     IncompatibleIndex,
     IndexNotReady,
+    PublishBusy,
     UnknownProduct,
 )
 
@@ -55,6 +56,7 @@ DOMAIN_ERRORS: list[tuple[type[FacetError], int, str, str]] = [
     (UnknownProduct, 404, "unknown-product", "No such product"),
     (IndexNotReady, 503, "index-not-ready", "The index is not ready"),
     (IncompatibleIndex, 503, "index-not-ready", "The index does not fit the model"),
+    (PublishBusy, 503, "busy", "Another writer is busy"),
 ]
 
 
@@ -85,6 +87,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(request, error.status_code, slug, str(error.detail), str(error.detail))
 
     async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
+        if _database_locked(error):
+            # Another process held SQLite's write lock for longer than api.write_timeout_s.
+            return problem(
+                request, 503, "busy", "Another writer is busy",
+                "the product database is locked by another writer; try again", retry_after=2,
+            )  # fmt: skip
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(
             request, 500, "internal", "Internal server error", "An unexpected error occurred."
@@ -95,3 +103,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+def _database_locked(error: Exception) -> bool:
+    # Imported here: only this rare path needs SQLAlchemy's exception types.
+    from sqlalchemy.exc import OperationalError
+
+    return isinstance(error, OperationalError) and "locked" in str(error.orig).lower()

@@ -1,20 +1,32 @@
-"""Published index builds: each in its own folder with a manifest; `CURRENT` names the live one."""
+"""Published index builds: each in its own folder with a manifest; `CURRENT` names the live one.
+
+Every process that publishes (`facet build`, `facet rollback`, the API's admin writes) takes one
+file lock under the builds folder, and states the build it worked from: CURRENT moves only from
+that parent (compare-and-swap), so no publisher silently throws another's build away.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from search.db import utcnow
-from search.errors import IncompatibleIndex, IndexNotReady
+from search.errors import IncompatibleIndex, IndexNotReady, PublishBusy, StaleBuild
 from search.index import VectorIndex
 
 INDEX_FILE = "index.faiss"
 MANIFEST_FILE = "manifest.json"
 POINTER_FILE = "CURRENT"
+LOCK_FILE = ".publish.lock"
+STAGING_PREFIX = ".staging-"
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,9 @@ class Manifest:
     catalog_revision: int | None
     created_at: str  # ISO 8601, UTC
     derived_from: str | None  # the build this one updated incrementally, if any
+    # Every stored vector with a revision up to this one is in the build (None: unknown, for
+    # builds published before revisions existed).
+    vector_revision: int | None = None
 
 
 @dataclass
@@ -47,28 +62,93 @@ class BuildStore:
     """The folder of index builds under FACET_HOME. Publishing is atomic: a crash at any moment
     leaves the previous build current and loadable."""
 
-    def __init__(self, root: Path, *, keep: int = 3) -> None:
+    def __init__(self, root: Path, *, keep: int = 3, lock_timeout_s: float = 600.0) -> None:
         self.root = root
         self.builds = root / "builds"
         self.keep = max(keep, 2)
+        self.lock_timeout_s = lock_timeout_s
+        # Re-entrant within a thread, exclusive between threads and processes (flock).
+        self._lock = FileLock(self.builds / LOCK_FILE)
+
+    @contextmanager
+    def locked(self, timeout_s: float | None = None) -> Iterator[None]:
+        """Hold the publish lock (shared by every process on this FACET_HOME).
+
+        Raises:
+            PublishBusy: another publisher held it for longer than `timeout_s`.
+        """
+        self.builds.mkdir(parents=True, exist_ok=True)
+        wait = self.lock_timeout_s if timeout_s is None else timeout_s
+        try:
+            self._lock.acquire(timeout=wait)
+        except Timeout:
+            raise PublishBusy(
+                f"another process is publishing an index (waited {wait:g} s); try again"
+            ) from None
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def new_build_id(self) -> str:
-        return utcnow().strftime("%Y%m%dT%H%M%S%fZ")
+        """A build id later than every published one (ids sort in publishing order)."""
+        build_id = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
+        existing = self.build_ids()
+        if existing and build_id <= existing[-1]:
+            # The clock went back, or two builds in one microsecond: still sort after the newest.
+            build_id = existing[-1] + "-1"
+        return build_id
 
-    def publish(self, index: VectorIndex, manifest: Manifest) -> Path:
-        """Write the build, make it current, then prune old builds."""
+    def publish(self, index: VectorIndex, manifest: Manifest, *, parent: str | None) -> Manifest:
+        """Write a build and make it current, if CURRENT is still `parent`; prune old builds.
+
+        Takes the publish lock (re-entrant: the caller may hold it already, see `locked`). The
+        index is written before the lock is taken; the build id is assigned under it.
+
+        Args:
+            index: the vectors to publish.
+            manifest: what they are; its `build_id` is replaced.
+            parent: the build the caller started from (None: there was none). A publisher that
+                replaces whatever is current (a full retrain) passes `self.current_id()` read
+                under the lock.
+
+        Returns:
+            The manifest as published.
+
+        Raises:
+            StaleBuild: CURRENT is no longer `parent`.
+        """
         self.builds.mkdir(parents=True, exist_ok=True)
-        staging = self.builds / f".staging-{manifest.build_id}"
-        shutil.rmtree(staging, ignore_errors=True)
+        staging = self.builds / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
         staging.mkdir()
-        index.save(str(staging / INDEX_FILE))
-        _write_durably(staging / MANIFEST_FILE, json.dumps(asdict(manifest), indent=2))
-        _fsync_path(staging / INDEX_FILE)
-        final = self.builds / manifest.build_id
-        os.replace(staging, final)  # a build folder exists whole or not at all
+        try:
+            index.save(str(staging / INDEX_FILE))
+            _fsync_path(staging / INDEX_FILE)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        with self.locked():
+            return self._publish_staged(staging, manifest, parent=parent)
+
+    def _publish_staged(self, staging: Path, manifest: Manifest, *, parent: str | None) -> Manifest:
+        try:
+            current = self.current_id()
+            if current != parent:
+                raise StaleBuild(
+                    f"the live index changed from {parent or 'none'} to {current} while this "
+                    "one was being made"
+                )
+            manifest = replace(manifest, build_id=self.new_build_id())
+            _write_durably(staging / MANIFEST_FILE, json.dumps(asdict(manifest), indent=2))
+            final = self.builds / manifest.build_id
+            os.replace(staging, final)  # a build folder exists whole or not at all
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        _fsync_path(self.builds)
         self._point_to(manifest.build_id)
         self._prune()
-        return final
+        return manifest
 
     def current_id(self) -> str | None:
         try:
@@ -88,7 +168,9 @@ class BuildStore:
     def manifest(self, build_id: str) -> Manifest:
         path = self.builds / build_id / MANIFEST_FILE
         try:
-            return Manifest(**json.loads(path.read_text(encoding="utf-8")))
+            data = json.loads(path.read_text(encoding="utf-8"))
+            known = {field.name for field in fields(Manifest)}
+            return Manifest(**{key: value for key, value in data.items() if key in known})
         except (OSError, ValueError, TypeError) as error:
             raise IndexNotReady(f"index build {build_id} is unreadable: {error}") from None
 
@@ -128,16 +210,17 @@ class BuildStore:
 
     def rollback(self) -> tuple[str, str]:
         """Make the build before the current one current; returns (from, to)."""
-        current = self.current_id()
-        builds = self.build_ids()
-        if current is None or current not in builds:
-            raise IndexNotReady("no current index to roll back from")
-        position = builds.index(current)
-        if position == 0:
-            raise IndexNotReady(f"{current} is the oldest build kept: nothing to roll back to")
-        previous = builds[position - 1]
-        self._point_to(previous)
-        return current, previous
+        with self.locked():
+            current = self.current_id()
+            builds = self.build_ids()
+            if current is None or current not in builds:
+                raise IndexNotReady("no current index to roll back from")
+            position = builds.index(current)
+            if position == 0:
+                raise IndexNotReady(f"{current} is the oldest build kept: nothing to roll back to")
+            previous = builds[position - 1]
+            self._point_to(previous)
+            return current, previous
 
     def _point_to(self, build_id: str) -> None:
         _write_durably(self.root / POINTER_FILE, build_id + "\n")
@@ -148,14 +231,34 @@ class BuildStore:
         for build_id in builds[: max(0, len(builds) - self.keep)]:
             if build_id != current:
                 shutil.rmtree(self.builds / build_id, ignore_errors=True)
-        for stray in self.builds.glob(".staging-*"):
-            if stray.is_dir():
+        for stray in self.builds.glob(f"{STAGING_PREFIX}*"):
+            # Only the leftovers of dead processes: a live one may be writing its build now.
+            if stray.is_dir() and not _alive(_staging_pid(stray.name)):
                 shutil.rmtree(stray, ignore_errors=True)
+
+
+def _staging_pid(name: str) -> int:
+    try:
+        return int(name.removeprefix(STAGING_PREFIX).split("-")[0])
+    except ValueError:
+        return 0
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _write_durably(path: Path, text: str) -> None:
     """Write a small file atomically: to a temporary name, fsync, then rename over the target."""
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     with temporary.open("w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()

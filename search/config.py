@@ -98,6 +98,9 @@ class ApiSettings(BaseModel):
     # Uploads larger than this are refused with 413; reading stops at the limit.
     max_upload_bytes: int = Field(default=10 * 2**20, ge=1)
     max_k: int = Field(default=100, ge=1)
+    # Admin writes wait at most this long for another writer (the database's write lock, the
+    # index publish lock) before answering 503 with Retry-After.
+    write_timeout_s: float = Field(default=10.0, gt=0)
     # Concurrent uploads share forward passes: up to batch_max images, those that queued while
     # the previous batch ran (plus up to batch_wait_ms of waiting, 0 = none); beyond queue_max
     # waiting images, 503 + Retry-After.

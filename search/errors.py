@@ -35,3 +35,11 @@ class IncompatibleIndex(FacetError):
 
 class UnknownProduct(FacetError):
     """No active product has this SKU."""
+
+
+class StaleBuild(FacetError):
+    """A publisher built on a build that is no longer current (someone published meanwhile)."""
+
+
+class PublishBusy(FacetError):
+    """Another process held the publish lock for longer than this one may wait."""

@@ -104,6 +104,18 @@ class Embedding(Base):
     # float32, little-endian, `dim` values.
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The vector revision of the write that stored it (see search.revisions): index builds
+    # record the revision they include, so changes are found without trusting clocks.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
+
+
+class Counter(Base):
+    """Named monotonic counters; "vectors" numbers every write of embeddings."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
 
 
 class IngestRun(Base):

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from search.errors import UnknownProduct
 from search.models import Embedding, ImageStatus, Product, ProductImage
+from search.revisions import next_vector_revision
 
 
 def product_fingerprint(
@@ -92,8 +93,13 @@ def upsert_product(
 ) -> ProductChange:
     """Insert or replace one product and its images (with their vectors), in `session`.
 
-    Images that stay keep their ids; dropped ones are marked removed, as an ingest does.
+    Images that stay keep their ids; dropped ones are marked removed, as an ingest does. The
+    same image given twice counts once. New vectors take the next vector revision.
     """
+    unique: dict[str, EmbeddedImage] = {}
+    for image in images:
+        unique.setdefault(image.uri, image)
+    images = list(unique.values())
     product = session.scalars(select(Product).where(Product.sku == fields.sku)).first()
     created = product is None
     if product is None:
@@ -119,6 +125,7 @@ def upsert_product(
             removed.append(old.id)
             old.status, old.updated_at = ImageStatus.REMOVED, now
     added: dict[int, bytes] = {}
+    revision: int | None = None
     for position, image in enumerate(images):
         row = existing.get(image.uri)
         if row is None:
@@ -131,6 +138,8 @@ def upsert_product(
         row.content_hash, row.source_signature = image.content_hash, image.signature
         row.width, row.height, row.updated_at = image.width, image.height, now
         session.flush()
+        if revision is None:
+            revision = next_vector_revision(session.connection())
         session.merge(
             Embedding(
                 model=model,
@@ -138,6 +147,7 @@ def upsert_product(
                 content_hash=image.content_hash,
                 vector=image.vector,
                 created_at=now,
+                revision=revision,
             )
         )
         added[row.id] = image.vector

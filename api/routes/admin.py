@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from fastapi.security import APIKeyHeader
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -20,12 +19,11 @@ from api.deps import ServiceDep
 from api.errors import ProblemError
 from api.routes.products import get_product
 from api.schemas import ProductOut
-from api.service import Service
+from api.service import Live, Service
 from api.uploads import read_upload
 from search.db import utcnow, writer
 from search.decoding import decode_image_with_size
 from search.files import file_signature
-from search.models import IngestRun
 from search.products import EmbeddedImage, ProductFields, delete_product, upsert_product
 from search.vectors import to_blob
 
@@ -74,7 +72,7 @@ async def put_product(
     attributes: Annotated[str | None, Form(description="A JSON object")] = None,
 ) -> ProductOut:
     """Insert or replace one product with its images; searchable as soon as this returns."""
-    live = service.live()
+    service.live()  # 503 before reading the uploads when no index is loaded
     fields = ProductFields(
         sku=sku.strip(),
         title=title,
@@ -87,22 +85,23 @@ async def put_product(
         in_stock=in_stock,
         attributes=_attributes(attributes),
     )
-    embedded = []
-    for upload in images:
-        data = await read_upload(upload, max_bytes=service.settings.api.max_upload_bytes)
-        embedded.append(await run_in_threadpool(_store_and_embed, service, live, upload, data))
+    uploads = [
+        (await read_upload(upload, max_bytes=service.settings.api.max_upload_bytes), upload)
+        for upload in images
+    ]
 
-    def write() -> bool:
+    def change(live: Live) -> bool:
+        # Embedded here, under the publish lock, with the snapshot the change is applied to:
+        # the stored vectors always come from the live index's backbone.
+        embedded = [_store_and_embed(service, live, upload, data) for data, upload in uploads]
         with Session(writer(service.engine)) as session:
-            change = upsert_product(
+            result = upsert_product(
                 session, fields, embedded, model=live.manifest.backbone, now=utcnow()
             )
             session.commit()
-            revision = session.scalar(select(func.max(IngestRun.id)))
-        service.apply_change(change.added, change.removed, catalog_revision=revision)
-        return change.created
+        return result.created
 
-    created = await run_in_threadpool(write)
+    created = await run_in_threadpool(service.write, change)
     response.status_code = 201 if created else 200
     return await get_product(request, service, fields.sku)
 
@@ -112,14 +111,12 @@ async def remove_product(service: ServiceDep, _: AdminDep, sku: str) -> Response
     """Soft-delete a product; it leaves search results at once."""
     service.live()
 
-    def write() -> None:
+    def change(_live: Live) -> None:
         with Session(writer(service.engine)) as session:
-            removed = delete_product(session, sku, now=utcnow())
+            delete_product(session, sku, now=utcnow())
             session.commit()
-            revision = session.scalar(select(func.max(IngestRun.id)))
-        service.apply_change({}, removed, catalog_revision=revision)
 
-    await run_in_threadpool(write)
+    await run_in_threadpool(service.write, change)
     return Response(status_code=204)
 
 
@@ -146,7 +143,9 @@ def _attributes(text: str | None) -> dict[str, Any]:
     return value
 
 
-def _store_and_embed(service: Service, live: Any, upload: UploadFile, data: bytes) -> EmbeddedImage:
+def _store_and_embed(
+    service: Service, live: Live, upload: UploadFile, data: bytes
+) -> EmbeddedImage:
     embedder = live.embedder
     image, width, height = decode_image_with_size(
         data,

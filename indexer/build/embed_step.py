@@ -19,6 +19,7 @@ from indexer.build.loader import Failed, ImageJob, ImageLoader, Loaded, LoadResu
 from search.db import utcnow, writer
 from search.embed import Embedder
 from search.models import Embedding, ImageStatus, Product, ProductImage
+from search.revisions import next_vector_revision
 from search.vectors import to_blob
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,7 @@ class _BatchWriter:
     def write(self, loaded: list[Loaded], vectors: Any) -> None:
         now = utcnow()
         with writer(self.engine).begin() as connection:
+            revision = next_vector_revision(connection)
             upsert = sqlite_insert(EMBEDDINGS)
             connection.execute(
                 upsert.on_conflict_do_update(
@@ -220,6 +222,7 @@ class _BatchWriter:
                         "content_hash": upsert.excluded.content_hash,
                         "vector": upsert.excluded.vector,
                         "created_at": upsert.excluded.created_at,
+                        "revision": upsert.excluded.revision,
                     },
                 ),
                 [
@@ -229,6 +232,7 @@ class _BatchWriter:
                         "content_hash": item.content_hash,
                         "vector": to_blob(vector),
                         "created_at": now,
+                        "revision": revision,
                     }
                     for item, vector in zip(loaded, vectors, strict=True)
                 ],

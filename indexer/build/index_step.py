@@ -6,7 +6,6 @@ import logging
 import re
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -15,16 +14,9 @@ from sqlalchemy import Engine, func, select
 from search.builds import BuildStore, LoadedBuild, Manifest
 from search.db import utcnow
 from search.errors import IncompatibleIndex, IndexNotReady
-from search.filters import searchable_images
-from search.index import (
-    FloatArray,
-    IdArray,
-    VectorIndex,
-    choose_factory,
-    exact_neighbours,
-)
-from search.models import Embedding, IngestRun, ProductImage
-from search.vectors import from_blob
+from search.index import FloatArray, IdArray, VectorIndex, choose_factory, exact_neighbours
+from search.index_sync import apply_changes, catalog_vectors, changed_since, sync_index
+from search.models import IngestRun
 
 log = logging.getLogger(__name__)
 
@@ -62,54 +54,6 @@ class IndexReport:
         return asdict(self)
 
 
-def _current_embeddings(model: str, *columns: Any) -> Any:
-    """Embeddings of searchable images for `model`, computed from their current content."""
-    return (
-        select(*columns)
-        .join(ProductImage, ProductImage.id == Embedding.image_id)
-        .where(Embedding.model == model, Embedding.content_hash == ProductImage.content_hash)
-        .where(Embedding.image_id.in_(searchable_images().scalar_subquery()))
-    )
-
-
-def catalogue_ids(engine: Engine, model: str) -> IdArray:
-    """Ids of the images `catalogue_vectors` returns, ascending, without reading the vectors."""
-    query = _current_embeddings(model, Embedding.image_id).order_by(Embedding.image_id)
-    with engine.connect() as connection:
-        return np.asarray(connection.execute(query).scalars().all(), dtype=np.int64)
-
-
-def stored_dimensions(engine: Engine, model: str) -> set[int]:
-    """The dimensions of those vectors (one, unless something is badly wrong)."""
-    query = _current_embeddings(model, func.length(Embedding.vector)).distinct()
-    with engine.connect() as connection:
-        return {int(length) // 4 for length in connection.execute(query).scalars()}
-
-
-def catalogue_vectors(engine: Engine, model: str) -> tuple[IdArray, FloatArray]:
-    """Vectors of every searchable image for `model`, computed from its current content.
-
-    Returns:
-        (image ids ascending, (n, dim) vectors).
-    """
-    query = _current_embeddings(model, Embedding.image_id, Embedding.vector).order_by(
-        Embedding.image_id
-    )
-    with engine.connect() as connection:
-        rows = connection.execute(query).all()
-    ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-    if not rows:
-        return ids, np.zeros((0, 0), dtype=np.float32)
-    return ids, np.stack([from_blob(row[1]) for row in rows])
-
-
-def changed_since(engine: Engine, model: str, since: datetime) -> IdArray:
-    """Image ids whose vector for `model` was (re)computed after `since`."""
-    query = select(Embedding.image_id).where(Embedding.model == model, Embedding.created_at > since)
-    with engine.connect() as connection:
-        return np.asarray(connection.execute(query).scalars().all(), dtype=np.int64)
-
-
 def build_index(
     engine: Engine,
     store: BuildStore,
@@ -120,6 +64,10 @@ def build_index(
     rebuild: bool = False,
 ) -> IndexReport:
     """Publish an index of the current catalogue vectors, incrementally where possible.
+
+    The heavy work (reading vectors, training, tuning) runs without the publish lock; under it,
+    the new index learns whatever was stored meanwhile (admin writes, say), so publishing never
+    loses a change another process made.
 
     Args:
         engine: the product store.
@@ -133,7 +81,7 @@ def build_index(
         IndexNotReady: there are no vectors to index (run the embedding step first).
     """
     started = time.perf_counter()
-    ids, vectors = catalogue_vectors(engine, model)
+    ids, vectors, revision = catalog_vectors(engine, model)
     if not len(ids):
         raise IndexNotReady(f"no vectors from {model} to index: ingest and embed images first")
     dim = vectors.shape[1]
@@ -142,55 +90,62 @@ def build_index(
     )
     current = _current(store, model, dim)
     reason = _retrain_reason(current, factory, len(ids), options, rebuild)
-    added = removed = 0
     if reason:
         index = VectorIndex.train(vectors, factory=factory, seed=options.seed)
         index.add(vectors, ids)
-        added = len(ids)
-        derived_from = None
+        added, removed, derived_from = len(ids), 0, None
     else:
         assert current is not None
         index = current.index.copy()
-        present = index.ids()
-        created = datetime.fromisoformat(current.manifest.created_at)
-        changed = np.intersect1d(changed_since(engine, model, created), present)
-        gone = np.setdiff1d(present, ids)
-        new = np.union1d(np.setdiff1d(ids, present), np.intersect1d(changed, ids))
-        if not len(gone) and not len(new) and not len(changed):
+        with engine.connect() as connection:
+            changed = changed_since(connection, model, current.manifest.vector_revision)
+        added, removed = apply_changes(
+            index, ids, changed, lambda wanted: vectors[np.searchsorted(ids, wanted)]
+        )
+        derived_from = current.manifest.build_id
+        if not added and not removed:
             return IndexReport(
                 None, False, "unchanged", 0, 0, index.ntotal, index.factory, index.nlist,
                 index.nprobe, current.manifest.recall_at_10, time.perf_counter() - started,
             )  # fmt: skip
-        removed = index.remove(np.union1d(gone, changed))
-        positions = np.searchsorted(ids, new)
-        index.add(vectors[positions], new)
-        added = len(new)
-        derived_from = current.manifest.build_id
         reason = "update"
     nprobe, recall = _tune(index, ids, vectors, options)
-    manifest = Manifest(
-        build_id=store.new_build_id(),
-        backbone=model,
-        backbone_name=backbone_name,
-        dim=dim,
-        metric="inner_product",
-        factory=index.factory,
-        nlist=index.nlist,
-        nprobe=nprobe,
-        ntotal=index.ntotal,
-        trained_size=index.trained_size,
-        recall_at_10=round(recall, 4),
-        catalog_revision=_revision(engine),
-        created_at=utcnow().isoformat(),
-        derived_from=derived_from,
-    )
-    store.publish(index, manifest)
+    with store.locked():
+        live = store.current_id()
+        if derived_from is not None and live != derived_from:
+            # Someone published since this update started: start again from their build.
+            log.info("the live index moved to %s; updating from it", live)
+            return build_index(
+                engine, store, model=model, backbone_name=backbone_name, options=options
+            )
+        late = sync_index(engine, index, model=model, since=revision)
+        manifest = store.publish(
+            index,
+            Manifest(
+                build_id="",
+                backbone=model,
+                backbone_name=backbone_name,
+                dim=dim,
+                metric="inner_product",
+                factory=index.factory,
+                nlist=index.nlist,
+                nprobe=nprobe,
+                ntotal=index.ntotal,
+                trained_size=index.trained_size,
+                recall_at_10=round(recall, 4),
+                catalog_revision=_revision(engine),
+                created_at=utcnow().isoformat(),
+                derived_from=derived_from,
+                vector_revision=late.revision,
+            ),
+            parent=live,
+        )
     return IndexReport(
         manifest.build_id,
         derived_from is None,
         reason,
-        added,
-        removed,
+        added + late.added,
+        removed + late.removed,
         index.ntotal,
         index.factory,
         index.nlist,

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from indexer.build.index_step import catalogue_ids, changed_since, stored_dimensions
 from search.builds import BuildStore
 from search.errors import IncompatibleIndex
 from search.index import IdArray
+from search.index_sync import catalog_ids, changed_since, stored_dimensions
 
 SAMPLE = 10
 
@@ -70,14 +69,20 @@ def verify_index(
     report.mismatches = mismatches
     present = loaded.index.ids()
     # Ids and dimensions only: verifying must not read every vector (5 GB at 1M x 1280).
-    expected = catalogue_ids(engine, manifest.backbone)
-    for dim in sorted(stored_dimensions(engine, manifest.backbone) - {loaded.index.dim}):
+    with engine.connect() as connection, connection.begin():
+        expected = catalog_ids(connection, manifest.backbone)
+        dimensions = stored_dimensions(connection, manifest.backbone)
+        # A build from before vector revisions cannot tell which vectors are newer than it.
+        changed = (
+            changed_since(connection, manifest.backbone, manifest.vector_revision)
+            if manifest.vector_revision is not None
+            else np.zeros(0, dtype=np.int64)
+        )
+    for dim in sorted(dimensions - {loaded.index.dim}):
         report.mismatches.append(f"stored vectors have dimension {dim}, index {loaded.index.dim}")
     missing = np.setdiff1d(expected, present)
     stale = np.setdiff1d(present, expected)
-    created = datetime.fromisoformat(manifest.created_at)
-    outdated = np.intersect1d(changed_since(engine, manifest.backbone, created), present)
-    outdated = np.intersect1d(outdated, expected)
+    outdated = np.intersect1d(np.intersect1d(changed, present), expected)
     for name, ids in (("missing", missing), ("stale", stale), ("outdated", outdated)):
         setattr(report, name, int(len(ids)))
         if len(ids):

@@ -101,36 +101,29 @@ def search(
 def open_searcher(settings: Settings, engine: Engine) -> tuple[LoadedBuild, Searcher]:
     """The live index build, and a searcher over it."""
     from search.builds import BuildStore
-    from search.searcher import Searcher
+    from search.serving import open_searcher as open_live_searcher
 
-    build = BuildStore(settings.index_dir, keep=settings.index.keep_builds).load_current()
-    searcher = Searcher(
-        engine,
-        build.index,
-        model=build.manifest.backbone,
-        rerank_factor=settings.index.rerank_factor,
-    )
-    return build, searcher
+    store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
+    return open_live_searcher(store, engine, rerank_factor=settings.index.rerank_factor)
 
 
 def open_search(settings: Settings, engine: Engine) -> tuple[Searcher, Embedder]:
     """The live index and the embedder of the backbone it was built with."""
-    from search.backbones import load_backbone
+    from search.builds import BuildStore
     from search.config import Precision
-    from search.embed import Embedder
-    from search.errors import IncompatibleIndex
+    from search.serving import EmbedderOptions, open_snapshot
 
-    build, searcher = open_searcher(settings, engine)
-    backbone = load_backbone(
-        build.manifest.backbone_name, weights=settings.embed.weights, models_dir=settings.models_dir
+    snapshot = open_snapshot(
+        BuildStore(settings.index_dir, keep=settings.index.keep_builds),
+        engine,
+        rerank_factor=settings.index.rerank_factor,
+        embedder=EmbedderOptions(
+            weights=settings.embed.weights,
+            models_dir=settings.models_dir,
+            precision=Precision(settings.embed.precision),
+        ),
     )
-    if backbone.identity != build.manifest.backbone:
-        raise IncompatibleIndex(
-            f"the index was built with {build.manifest.backbone}; this machine's "
-            f"{backbone.name} weights are {backbone.identity}"
-        )
-    embedder = Embedder(backbone, precision=Precision(settings.embed.precision))
-    return searcher, embedder
+    return snapshot.searcher, snapshot.embedder
 
 
 @app.command()

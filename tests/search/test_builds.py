@@ -43,9 +43,7 @@ def manifest(store: BuildStore, index: VectorIndex) -> Manifest:
 
 def publish(store: BuildStore, seed: int) -> str:
     index = tiny_index(seed)
-    built = manifest(store, index)
-    store.publish(index, built)
-    return built.build_id
+    return store.publish(index, manifest(store, index), parent=store.current_id()).build_id
 
 
 def test_nothing_published_is_not_ready(tmp_path: Path) -> None:

@@ -16,13 +16,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from indexer.build.index_step import (
-    IndexOptions,
-    build_index,
-    catalogue_ids,
-    catalogue_vectors,
-    stored_dimensions,
-)
+from indexer.build.index_step import IndexOptions, build_index
 from indexer.build.verify import verify_index
 from indexer.cli import app
 from indexer.ingest.upsert import ingest_dump
@@ -30,7 +24,9 @@ from search.builds import BuildStore
 from search.db import utcnow
 from search.errors import IndexNotReady, UnknownProduct
 from search.filters import Filters
+from search.index_sync import catalog_ids, catalog_vectors, stored_dimensions
 from search.models import Embedding, ImageStatus, Product, ProductImage
+from search.revisions import next_vector_revision
 from search.searcher import Searcher
 from search.vectors import to_blob
 from tests.conftest import SAMPLE_CATALOG, write_csv
@@ -78,6 +74,7 @@ def embed_all(engine: Engine, seed: int = 0) -> None:
             .join(Product)
             .where(ProductImage.status == ImageStatus.PENDING)
         ).all()
+        revision = next_vector_revision(session.connection())
         for image, category in pending:
             assert category is not None
             digest = f"hash-{image.id}-{seed}"
@@ -91,6 +88,7 @@ def embed_all(engine: Engine, seed: int = 0) -> None:
                     content_hash=digest,
                     vector=to_blob(vector),
                     created_at=now,
+                    revision=revision,
                 )
             )
         session.commit()
@@ -286,8 +284,9 @@ def test_verify_finds_and_repair_fixes_differences(
     embed_all(engine)
     index(engine, store)
     assert verify_index(engine, store, backbone=MODEL, dim=DIM).ok
-    assert stored_dimensions(engine, MODEL) == {DIM}
-    assert list(catalogue_ids(engine, MODEL)) == list(catalogue_vectors(engine, MODEL)[0])
+    with engine.connect() as connection:
+        assert stored_dimensions(connection, MODEL) == {DIM}
+        assert list(catalog_ids(connection, MODEL)) == list(catalog_vectors(engine, MODEL)[0])
 
     ingest_dump(engine, write_csv(tmp_path / "2.csv", catalogue[1:] + rows(1, sku="X")), full=True)
     embed_all(engine)

@@ -1,0 +1,137 @@
+"""Bringing an index in line with the stored vectors: the one way any change reaches an index.
+
+`facet build` (after embedding), `facet verify --repair` and the API's admin writes all apply
+changes the same way: the index learns every change of the stored vectors since the revision it
+was built at (`search.revisions`), reading ids and only the vectors it needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Engine, func, select
+
+from search.filters import searchable_images
+from search.index import FloatArray, IdArray, VectorIndex
+from search.models import Embedding, ProductImage
+from search.revisions import vector_revision
+from search.vectors import from_blob
+
+# SQLite allows 32,766 bound parameters; stay well below.
+ID_CHUNK = 10_000
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What one synchronisation did to an index."""
+
+    added: int
+    removed: int
+    revision: int  # the index now holds every stored vector up to this revision
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed)
+
+
+def current_embeddings(model: str, *columns: Any) -> Any:
+    """Embeddings of searchable images for `model`, computed from their current content."""
+    return (
+        select(*columns)
+        .join(ProductImage, ProductImage.id == Embedding.image_id)
+        .where(Embedding.model == model, Embedding.content_hash == ProductImage.content_hash)
+        .where(Embedding.image_id.in_(searchable_images().scalar_subquery()))
+    )
+
+
+def catalog_ids(connection: Connection, model: str) -> IdArray:
+    """Ids of the images that should be searchable with `model`, ascending."""
+    query = current_embeddings(model, Embedding.image_id).order_by(Embedding.image_id)
+    return np.asarray(connection.execute(query).scalars().all(), dtype=np.int64)
+
+
+def changed_since(connection: Connection, model: str, revision: int | None) -> IdArray:
+    """Image ids whose vector for `model` was stored after `revision` (None: all of them)."""
+    query = select(Embedding.image_id).where(Embedding.model == model)
+    if revision is not None:
+        query = query.where(Embedding.revision > revision)
+    return np.asarray(connection.execute(query).scalars().all(), dtype=np.int64)
+
+
+def stored_dimensions(connection: Connection, model: str) -> set[int]:
+    """The dimensions of the searchable vectors (one, unless something is badly wrong)."""
+    query = current_embeddings(model, func.length(Embedding.vector)).distinct()
+    return {int(length) // 4 for length in connection.execute(query).scalars()}
+
+
+def catalog_vectors(engine: Engine, model: str) -> tuple[IdArray, FloatArray, int]:
+    """Every searchable vector for `model`, read in one transaction.
+
+    Returns:
+        (image ids ascending, (n, dim) float32 vectors, the vector revision they are as of).
+    """
+    query = current_embeddings(model, Embedding.image_id, Embedding.vector).order_by(
+        Embedding.image_id
+    )
+    with engine.connect() as connection, connection.begin():
+        revision = vector_revision(connection)
+        rows = connection.execute(query).all()
+    ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    if not rows:
+        return ids, np.zeros((0, 0), dtype=np.float32), revision
+    return ids, np.stack([from_blob(row[1]) for row in rows]), revision
+
+
+def vectors_of(connection: Connection, model: str, ids: IdArray) -> FloatArray:
+    """The stored vectors of these image ids, in the order given."""
+    found: dict[int, bytes] = {}
+    for start in range(0, len(ids), ID_CHUNK):
+        chunk = [int(i) for i in ids[start : start + ID_CHUNK]]
+        query = select(Embedding.image_id, Embedding.vector).where(
+            Embedding.model == model, Embedding.image_id.in_(chunk)
+        )
+        found.update({image_id: blob for image_id, blob in connection.execute(query)})
+    return np.stack([from_blob(found[int(i)]) for i in ids])
+
+
+def apply_changes(
+    index: VectorIndex,
+    wanted: IdArray,
+    changed: IdArray,
+    vectors_for: Callable[[IdArray], FloatArray],
+) -> tuple[int, int]:
+    """Make `index` (in place) hold exactly the `wanted` ids, re-adding `changed` ones.
+
+    Returns:
+        (added, removed) counts.
+    """
+    present = index.ids()
+    gone = np.setdiff1d(present, wanted)
+    stale = np.intersect1d(np.intersect1d(changed, present), wanted)
+    new = np.union1d(np.setdiff1d(wanted, present), stale)
+    removed = index.remove(np.union1d(gone, stale))
+    if len(new):
+        index.add(vectors_for(new), new)
+    return int(len(new)), removed
+
+
+def sync_index(engine: Engine, index: VectorIndex, *, model: str, since: int | None) -> Delta:
+    """Apply to `index`, in place, every change of `model`'s stored vectors after `since`.
+
+    Args:
+        engine: the product store.
+        index: an index holding the searchable vectors as of revision `since`.
+        model: the backbone identity whose vectors the index holds.
+        since: the revision the index is at (None: unknown, so every vector is re-added).
+    """
+    with engine.connect() as connection, connection.begin():
+        revision = vector_revision(connection)
+        wanted = catalog_ids(connection, model)
+        changed = changed_since(connection, model, since)
+        added, removed = apply_changes(
+            index, wanted, changed, lambda ids: vectors_of(connection, model, ids)
+        )
+    return Delta(added, removed, revision)

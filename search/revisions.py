@@ -1,0 +1,33 @@
+"""The vector revision: a number every write of embeddings takes, in commit order.
+
+Writers hold SQLite's write lock for their whole transaction (`search.db.writer`), so revisions
+increase in the order transactions commit, and a reader that saw revision R has seen every vector
+stamped R or lower. Index builds record the R they include; what changed since is then a range
+query, never a comparison of wall-clock times.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, select, update
+
+from search.models import Counter
+
+VECTORS = "vectors"
+
+
+def next_vector_revision(connection: Connection) -> int:
+    """Take the next revision, inside the caller's write transaction."""
+    statement = (
+        update(Counter)
+        .where(Counter.name == VECTORS)
+        .values(value=Counter.value + 1)
+        .returning(Counter.value)
+    )
+    return int(connection.execute(statement).scalar_one())
+
+
+def vector_revision(connection: Connection) -> int:
+    """The newest revision committed, as this connection's transaction sees it."""
+    return int(
+        connection.execute(select(Counter.value).where(Counter.name == VECTORS)).scalar_one()
+    )

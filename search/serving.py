@@ -1,0 +1,208 @@
+"""The live index: the published build, its searcher and the embedder of its backbone.
+
+One place opens a build for querying (the CLI's `facet search`/`similar`/`evaluate` and the API
+both come here), checks that the local weights are the ones the build was made with, and applies
+single-product changes: under the publish lock, on top of whatever is current, published as a
+new build.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import Engine
+
+from search.backbones import load_backbone
+from search.builds import BuildStore, LoadedBuild, Manifest
+from search.config import Precision
+from search.db import utcnow
+from search.embed import Embedder
+from search.errors import IncompatibleIndex, IndexNotReady
+from search.index_sync import sync_index
+from search.searcher import Searcher
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One consistent view: an index build, its searcher and the embedder of its backbone."""
+
+    manifest: Manifest
+    searcher: Searcher
+    embedder: Embedder
+
+
+@dataclass(frozen=True)
+class EmbedderOptions:
+    """How to make a build's query embedder on this machine."""
+
+    weights: Path | None = None
+    models_dir: Path | None = None
+    precision: Precision = Precision.AUTO
+    batch_size: int = 32
+
+
+def embedder_for(manifest: Manifest, options: EmbedderOptions) -> Embedder:
+    """The embedder of the backbone a build was made with.
+
+    Raises:
+        IncompatibleIndex: this machine's weights for that backbone are not the build's.
+    """
+    backbone = load_backbone(
+        manifest.backbone_name, weights=options.weights, models_dir=options.models_dir
+    )
+    if backbone.identity != manifest.backbone:
+        raise IncompatibleIndex(
+            f"index {manifest.build_id} was built with {manifest.backbone}; this machine's "
+            f"{backbone.name} weights are {backbone.identity}"
+        )
+    return Embedder(backbone, precision=options.precision, batch_size=options.batch_size)
+
+
+def open_searcher(
+    store: BuildStore, engine: Engine, *, rerank_factor: int
+) -> tuple[LoadedBuild, Searcher]:
+    """The live build and a searcher over it (no embedder: for look-alikes of stored vectors)."""
+    build = store.load_current()
+    searcher = Searcher(
+        engine, build.index, model=build.manifest.backbone, rerank_factor=rerank_factor
+    )
+    return build, searcher
+
+
+def open_snapshot(
+    store: BuildStore, engine: Engine, *, rerank_factor: int, embedder: EmbedderOptions
+) -> Snapshot:
+    """The live build, its searcher and its embedder."""
+    build, searcher = open_searcher(store, engine, rerank_factor=rerank_factor)
+    return Snapshot(build.manifest, searcher, embedder_for(build.manifest, embedder))
+
+
+class LiveIndex:
+    """Holds the live snapshot for a long-running process.
+
+    `reload` swaps in the current build; requests that already took the old snapshot finish on
+    it. `write` applies a change of the product store and publishes it.
+    """
+
+    def __init__(
+        self,
+        store: BuildStore,
+        engine: Engine,
+        *,
+        rerank_factor: int,
+        embedder: EmbedderOptions,
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.rerank_factor = rerank_factor
+        self.embedder_options = embedder
+        self._snapshot: Snapshot | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> Snapshot:
+        """The live snapshot.
+
+        Raises:
+            IndexNotReady: no index was loaded (none built yet, or it failed to load).
+        """
+        snapshot = self._snapshot
+        if snapshot is None:
+            raise IndexNotReady("no index is loaded: run `facet build`, then reload")
+        return snapshot
+
+    @property
+    def loaded(self) -> bool:
+        return self._snapshot is not None
+
+    def reload(self) -> Manifest:
+        """Load the current published build (and its backbone, if it changed) and swap it in."""
+        with self._lock:
+            return self._reload()
+
+    def _reload(self) -> Manifest:
+        build = self.store.load_current()
+        previous = self._snapshot
+        if previous is not None and previous.manifest.backbone == build.manifest.backbone:
+            embedder = previous.embedder
+        else:
+            embedder = embedder_for(build.manifest, self.embedder_options)
+        self._snapshot = Snapshot(build.manifest, self._searcher(build.manifest, build), embedder)
+        log.info("serving index %s", build.manifest.build_id)
+        return build.manifest
+
+    def write(
+        self,
+        change: Callable[[Snapshot], T],
+        *,
+        catalog_revision: Callable[[], int | None],
+        lock_timeout_s: float,
+    ) -> tuple[T, Manifest]:
+        """Apply a change to the product store and make it searchable, durably.
+
+        Under the publish lock: the snapshot is first brought up to the current build (another
+        process may have published), `change` runs with it (and commits), then a copy of the
+        index learns every stored change since its revision (this one, and any earlier one
+        whose publishing failed) and is published as a new build and swapped in.
+
+        Args:
+            change: writes the store; gets the snapshot whose embedder it must use.
+            catalog_revision: reads the catalogue revision for the manifest.
+            lock_timeout_s: how long to wait for another publisher.
+
+        Raises:
+            PublishBusy: another process held the publish lock too long.
+        """
+        with self._lock, self.store.locked(lock_timeout_s):
+            if self._snapshot is None or self.store.current_id() != (
+                self._snapshot.manifest.build_id
+            ):
+                self._reload()
+            live = self.current()
+            result = change(live)
+            index = live.searcher.index.copy()
+            delta = sync_index(
+                self.engine,
+                index,
+                model=live.manifest.backbone,
+                since=live.manifest.vector_revision,
+            )
+            if delta.empty:
+                return result, live.manifest
+            manifest = self.store.publish(
+                index,
+                replace(
+                    live.manifest,
+                    build_id="",
+                    ntotal=index.ntotal,
+                    catalog_revision=catalog_revision(),
+                    created_at=utcnow().isoformat(),
+                    derived_from=live.manifest.build_id,
+                    vector_revision=delta.revision,
+                ),
+                parent=live.manifest.build_id,
+            )
+            searcher = Searcher(
+                self.engine, index, model=manifest.backbone, rerank_factor=self.rerank_factor
+            )
+            self._snapshot = Snapshot(manifest, searcher, live.embedder)
+            return result, manifest
+
+    def _searcher(self, manifest: Manifest, build: LoadedBuild) -> Searcher:
+        return Searcher(
+            self.engine, build.index, model=manifest.backbone, rerank_factor=self.rerank_factor
+        )
+
+    def try_load(self) -> None:
+        """Load at start-up; without an index the service still starts and answers 503."""
+        try:
+            self.reload()
+        except (IndexNotReady, IncompatibleIndex) as error:
+            log.warning("starting without an index: %s", error)
