@@ -1,11 +1,12 @@
 """Benchmark the HTTP service under load, with micro-batching on and off, in one run.
 
-    python scripts/bench_api.py [--requests 200] [--json]
+    python scripts/bench_api.py [--dataset DIR] [--requests 200] [--json]
 
 Builds the sample catalogue's index in a temporary FACET_HOME, starts uvicorn on 127.0.0.1 (a
 separate process, as in production), uploads real shopper photos (the Grocery Store Dataset's test
-photos if ../shared has them, else the sample catalogue's queries) at concurrency 1, 4 and 16, and
-prints latency percentiles, requests/s and errors, for both server configurations.
+photos if --dataset DIR (not shipped) has them, else the sample catalogue's queries) at
+concurrency 1, 4 and 16, and prints latency percentiles, requests/s and errors, for both server
+configurations.
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ import httpx
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-GROCERY = REPO.parent / "shared" / "datasets" / "grocery" / "test"
+# Where the development machines keep the Grocery Store Dataset; --dataset overrides it.
+DEFAULT_DATASET = REPO.parent / "shared" / "datasets" / "grocery"
 SAMPLE = REPO / "scripts" / "sample_catalog"
 CONCURRENCY = (1, 4, 16)
 
 
-def photos(limit: int = 200) -> list[bytes]:
-    paths = sorted(GROCERY.rglob("*.jpg"))[:: max(1, 2485 // limit)] if GROCERY.is_dir() else []
+def photos(dataset: Path, limit: int = 200) -> list[bytes]:
+    test = dataset / "test"
+    paths = sorted(test.rglob("*.jpg"))[:: max(1, 2485 // limit)] if test.is_dir() else []
     paths = paths or sorted((SAMPLE / "queries").glob("*.jpg"))
     return [path.read_bytes() for path in paths[:limit]]
 
@@ -112,10 +115,11 @@ async def worker_warmup(client: httpx.AsyncClient, url: str, image: bytes) -> No
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="Grocery dataset")
     parser.add_argument("--requests", type=int, default=200, help="requests per concurrency")
     parser.add_argument("--json", action="store_true", help="end with one JSON object")
     args = parser.parse_args()
-    images = photos()
+    images = photos(args.dataset)
     rows: dict[tuple[bool, int], dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="facet-bench-api-") as tmp:
         home = Path(tmp)

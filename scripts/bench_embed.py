@@ -8,8 +8,9 @@
     channels_last, bf16 where the CPU has it) on the same images, through a real product store;
     once as `facet build` runs by default, once with --compile.
 The naive vectors are the fp32 reference; the pipeline's are compared to them by cosine.
-Source photos: the Grocery Store Dataset's test photos if ../shared has them, else the sample
-catalogue's images; each is varied (flip, crop, tint) and saved as a ~1000x1000 JPEG.
+Source photos: the Grocery Store Dataset's test photos if --dataset DIR (not shipped) has them,
+else the sample catalogue's images; each is varied (flip, crop, tint) and saved as a ~1000x1000
+JPEG.
 """
 
 from __future__ import annotations
@@ -41,18 +42,19 @@ from search.embed import Embedder, Precision  # noqa: E402
 from search.migrate import upgrade_database  # noqa: E402
 from search.vectors import load_vectors  # noqa: E402
 
-GROCERY = REPO.parent / "shared" / "datasets" / "grocery" / "test"
+# Where the development machines keep the Grocery Store Dataset; --dataset overrides it.
+DEFAULT_DATASET = REPO.parent / "shared" / "datasets" / "grocery"
 SAMPLE = REPO / "scripts" / "sample_catalog"
 
 
-def source_photos() -> list[Path]:
-    if GROCERY.is_dir():
-        return sorted(GROCERY.rglob("*.jpg"))
+def source_photos(dataset: Path) -> list[Path]:
+    if (dataset / "test").is_dir():
+        return sorted((dataset / "test").rglob("*.jpg"))
     return sorted((SAMPLE / "images").glob("*.jpg")) + sorted((SAMPLE / "queries").glob("*.jpg"))
 
 
-def make_images(folder: Path, count: int) -> list[Path]:
-    photos = source_photos()
+def make_images(folder: Path, count: int, dataset: Path) -> list[Path]:
+    photos = source_photos(dataset)
     rng = np.random.default_rng(1338)
     paths = []
     for index in range(count):
@@ -135,6 +137,7 @@ def pipeline(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="Grocery dataset")
     parser.add_argument("--n", type=int, default=300, help="number of images")
     parser.add_argument("--backbone", default="efficientnet_lite0")
     parser.add_argument("--precision", choices=[p.value for p in Precision], default="auto")
@@ -144,7 +147,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="facet-bench-embed-") as tmp:
         folder = Path(tmp) / "images"
         folder.mkdir()
-        paths = make_images(folder, args.n)
+        paths = make_images(folder, args.n, args.dataset)
         naive_s, reference = naive(paths, args.backbone)
         runs = {}
         for compiled in (False, True):

@@ -1,8 +1,9 @@
 """Choose the preprocessing by measurement: centre crop versus squash, on photo -> catalogue search.
 
-    python scripts/bench_preprocess.py [--backbone efficientnet_lite0] [--limit N] [--json]
+    python scripts/bench_preprocess.py --dataset DIR [--backbone efficientnet_lite0] [--limit N]
 
-Catalogue: the Grocery Store Dataset's 81 iconic images (needs ../shared/datasets/grocery).
+Catalogue: the Grocery Store Dataset's 81 iconic images (not shipped: --dataset DIR, the folder
+holding its classes.csv and test.txt).
 Queries: its test photos. Exact cosine search; a query is right when its product ranks first
 (Recall@1) or among the first 5 (Recall@5). Both modes use the same backbone and precision.
 """
@@ -26,20 +27,23 @@ from search.decoding import decode_image  # noqa: E402
 from search.embed import Embedder  # noqa: E402
 from search.preprocess import ResizeMode  # noqa: E402
 
-DATASET = REPO.parent / "shared" / "datasets" / "grocery"
+# Where the development machines keep the dataset; --dataset overrides it.
+DEFAULT_DATASET = REPO.parent / "shared" / "datasets" / "grocery"
 
 
-def load_dataset(limit: int | None) -> tuple[list[Path], list[int], list[Path], list[int]]:
-    with (DATASET / "classes.csv").open(encoding="utf-8") as handle:
+def load_dataset(
+    dataset: Path, limit: int | None
+) -> tuple[list[Path], list[int], list[Path], list[int]]:
+    with (dataset / "classes.csv").open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    catalogue = [DATASET / row["Iconic Image Path (str)"].lstrip("/") for row in rows]
+    catalogue = [dataset / row["Iconic Image Path (str)"].lstrip("/") for row in rows]
     catalogue_ids = [int(row["Class ID (int)"]) for row in rows]
     queries, query_ids = [], []
-    with (DATASET / "test.txt").open(encoding="utf-8") as handle:
+    with (dataset / "test.txt").open(encoding="utf-8") as handle:
         for line in handle:
             if line.strip():
                 path, fine, _ = (part.strip() for part in line.split(","))
-                queries.append(DATASET / path)
+                queries.append(dataset / path)
                 query_ids.append(int(fine))
     if limit:
         step = max(1, len(queries) // limit)
@@ -55,14 +59,17 @@ def embed(embedder: Embedder, paths: list[Path]) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="Grocery dataset")
     parser.add_argument("--backbone", default="efficientnet_lite0")
     parser.add_argument("--limit", type=int, default=None, help="use about N test photos")
     parser.add_argument("--json", action="store_true", help="end with one JSON object")
     args = parser.parse_args()
-    if not DATASET.is_dir():
-        sys.exit(f"bench_preprocess: needs the Grocery Store Dataset at {DATASET}")
+    if not args.dataset.is_dir():
+        sys.exit(
+            f"bench_preprocess: needs the Grocery Store Dataset (--dataset), not at {args.dataset}"
+        )
 
-    catalogue, catalogue_ids, queries, query_ids = load_dataset(args.limit)
+    catalogue, catalogue_ids, queries, query_ids = load_dataset(args.dataset, args.limit)
     embedder = Embedder(load_backbone(args.backbone))
     base = embedder.preprocessing
     expected = np.array(query_ids)

@@ -1,12 +1,13 @@
 """Benchmark transfer learning on the Grocery Store Dataset: photo -> catalogue item.
 
-    python scripts/bench_quality.py [--epochs 20] [--head-epochs 2] [--json]
+    python scripts/bench_quality.py --dataset DIR [--epochs 20] [--head-epochs 2] [--json]
 
 Catalogue: the 81 iconic images (sku = fine class, category = coarse class). Training photos:
 the train split, labelled by sku. Queries: the test split. In one run: Recall@1/5/10 and mAP@10
 (exact search) for the off-the-shelf backbone and for the fine-tuned one, the fine-tuned heads'
 fine- and coarse-class accuracy on the test photos, and the training time. Every step is the
-`facet` command a user would run, in a temporary FACET_HOME. Needs ../shared/datasets/grocery.
+`facet` command a user would run, in a temporary FACET_HOME. Needs the dataset (not shipped):
+--dataset DIR, the folder holding its classes.csv, train.txt and test.txt.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ sys.path.insert(0, str(REPO))
 from search.backbones import load_backbone  # noqa: E402
 from search.decoding import decode_image  # noqa: E402
 
-DATASET = REPO.parent / "shared" / "datasets" / "grocery"
+# Where the development machines keep the dataset; --dataset overrides it.
+DEFAULT_DATASET = REPO.parent / "shared" / "datasets" / "grocery"
 
 
 def facet(home: Path, *args: str) -> dict[str, Any]:
@@ -41,13 +43,15 @@ def facet(home: Path, *args: str) -> dict[str, Any]:
     return result
 
 
-def split(name: str, fine_to_sku: dict[int, str], limit: int | None) -> list[tuple[Path, str]]:
+def split(
+    dataset: Path, name: str, fine_to_sku: dict[int, str], limit: int | None
+) -> list[tuple[Path, str]]:
     rows = []
-    with (DATASET / f"{name}.txt").open(encoding="utf-8") as handle:
+    with (dataset / f"{name}.txt").open(encoding="utf-8") as handle:
         for line in handle:
             if line.strip():
                 path, fine, _ = (part.strip() for part in line.split(","))
-                rows.append((DATASET / path, fine_to_sku[int(fine)]))
+                rows.append((dataset / path, fine_to_sku[int(fine)]))
     if limit:
         rows = rows[:: max(1, len(rows) // limit)]
     return rows
@@ -88,15 +92,17 @@ def head_accuracy(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="Grocery dataset")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--head-epochs", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="use about N photos per split")
     parser.add_argument("--json", action="store_true", help="end with one JSON object")
     args = parser.parse_args()
-    if not DATASET.is_dir():
-        sys.exit(f"bench_quality: needs the Grocery Store Dataset at {DATASET}")
+    dataset: Path = args.dataset
+    if not dataset.is_dir():
+        sys.exit(f"bench_quality: needs the Grocery Store Dataset (--dataset), not at {dataset}")
 
-    with (DATASET / "classes.csv").open(encoding="utf-8") as handle:
+    with (dataset / "classes.csv").open(encoding="utf-8") as handle:
         classes = list(csv.DictReader(handle))
     fine_to_sku = {int(c["Class ID (int)"]): c["Class Name (str)"] for c in classes}
     category = {c["Class Name (str)"]: c["Coarse Class Name (str)"] for c in classes}
@@ -107,7 +113,7 @@ def main() -> None:
             writer = csv.writer(handle)
             writer.writerow(["sku", "title", "category", "images"])
             for c in classes:
-                image = DATASET / c["Iconic Image Path (str)"].lstrip("/")
+                image = dataset / c["Iconic Image Path (str)"].lstrip("/")
                 writer.writerow(
                     [
                         c["Class Name (str)"],
@@ -116,9 +122,11 @@ def main() -> None:
                         str(image),
                     ]
                 )
-        test = split("test", fine_to_sku, args.limit)
+        test = split(dataset, "test", fine_to_sku, args.limit)
         queries = write_pairs(Path(tmp) / "test.csv", test)
-        extra = write_pairs(Path(tmp) / "train.csv", split("train", fine_to_sku, args.limit))
+        extra = write_pairs(
+            Path(tmp) / "train.csv", split(dataset, "train", fine_to_sku, args.limit)
+        )
 
         facet(home, "ingest", str(dump))
         facet(home, "build")

@@ -25,7 +25,8 @@ class Precision(StrEnum):
 class DbSettings(BaseModel):
     """The product database."""
 
-    # None means `sqlite:///<home>/facet.db`; any SQLAlchemy URL works, but only SQLite is tested.
+    # None means `sqlite:///<home>/facet.db`. SQLite only: the store relies on its WAL mode and
+    # BEGIN IMMEDIATE writers (search/db.py).
     url: str | None = None
 
 
@@ -48,8 +49,9 @@ class EmbedSettings(BaseModel):
     # "auto" uses bf16 where the CPU computes it natively (AVX-512 BF16 / AMX), else fp32.
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     batch_size: int = Field(default=32, ge=1, le=1024)
-    # torch.compile the model: 3-20 s once, then about 1.3x the throughput. "auto" compiles
-    # when a build has at least compile_min_images images to embed, where that pays off.
+    # torch.compile the model: 3-20 s once, then 1.19x bf16 eager's throughput (132.2 versus
+    # 111.0 images/s in scripts/bench_embed.py). "auto" compiles when a build has at least
+    # compile_min_images images to embed, where that pays off.
     compile: Literal["auto", "on", "off"] = "auto"
     compile_min_images: int = Field(default=1000, ge=0)
     # Threads decoding and resizing images while the model runs; torch uses the rest.
@@ -101,11 +103,11 @@ class ApiSettings(BaseModel):
     # Admin writes wait at most this long for another writer (the database's write lock, the
     # index publish lock) before answering 503 with Retry-After.
     write_timeout_s: float = Field(default=10.0, gt=0)
+    # Guards the admin endpoints (X-API-Key header); without it they answer 403.
+    api_key: SecretStr | None = None
     # Concurrent uploads share forward passes: up to batch_max images, those that queued while
     # the previous batch ran (plus up to batch_wait_ms of waiting, 0 = none); beyond queue_max
     # waiting images, 503 + Retry-After.
-    # Guards the admin endpoints (X-API-Key header); without it they answer 403.
-    api_key: SecretStr | None = None
     micro_batching: bool = True
     batch_max: int = Field(default=16, ge=1, le=256)
     batch_wait_ms: float = Field(default=0.0, ge=0)
