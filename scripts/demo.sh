@@ -18,4 +18,4 @@ fi
 echo
 echo "Open http://${FACET_API__HOST:-127.0.0.1}:${FACET_API__PORT:-8000}/ and drop in a photo,"
 echo "e.g. one of scripts/sample_catalog/queries/*.jpg. Ctrl-C stops the server."
-exec .venv/bin/facet serve
+exec .venv/bin/facet-serve

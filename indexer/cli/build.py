@@ -13,6 +13,7 @@ from search.config import Precision
 
 if TYPE_CHECKING:
     from indexer.build.index_step import IndexOptions, IndexReport
+    from search.builds import BuildStore
     from search.config import Settings
 
 CompileMode = Literal["auto", "on", "off"]
@@ -70,9 +71,11 @@ def build(
     context: Context = ctx.obj
     settings = context.settings
     embed = settings.embed
+    store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
+    name = trained or backbone or _live_backbone(store, default=embed.backbone)
     with open_store(settings) as engine:
         model = load_backbone(
-            trained or backbone or embed.backbone,
+            name,
             weights=weights or embed.weights,
             pretrained=not random_weights,
             models_dir=settings.models_dir,
@@ -114,7 +117,7 @@ def build(
             )
         index_report = build_index(
             engine,
-            BuildStore(settings.index_dir, keep=settings.index.keep_builds),
+            store,
             model=embedder.backbone.identity,
             backbone_name=embedder.backbone.name,
             options=index_options(settings, factory),
@@ -137,6 +140,29 @@ def build(
     for failure in report.failures:
         typer.echo(f"    image {failure.image_id}: {failure.message}")
     print_index_report(index_report)
+
+
+def _live_backbone(store: BuildStore, *, default: str) -> str:
+    """What a plain `facet build` embeds with: the live index's model, if it is not the default.
+
+    After `facet build --model NAME`, a plain build keeps NAME (saying so) rather than silently
+    re-embedding the catalogue with the base backbone; `--backbone` switches back.
+    """
+    from search.errors import IndexNotReady
+
+    build_id = store.current_id()
+    if build_id is None:
+        return default
+    try:
+        live = store.manifest(build_id).backbone_name
+    except IndexNotReady:
+        return default
+    if live != default:
+        typer.echo(
+            f"keeping {live}, the live index's model (pass --backbone {default} to switch back)",
+            err=True,
+        )
+    return live
 
 
 def _compile_threshold(mode: str, auto_min_images: int) -> int | None:
@@ -193,24 +219,23 @@ def verify(
     """Check the index against the product store: missing, stale and outdated vectors."""
     from indexer.build.index_step import build_index
     from indexer.build.verify import verify_index
-    from search.backbones import load_backbone
     from search.builds import BuildStore
 
     context: Context = ctx.obj
     settings = context.settings
     store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
     with open_store(settings) as engine:
-        backbone = load_backbone(
-            settings.embed.backbone, weights=settings.embed.weights, models_dir=settings.models_dir
-        )
-        report = verify_index(engine, store, backbone=backbone.identity, dim=backbone.dim)
+        # Checked against the live build's own backbone (a fine-tuned one, say), never the
+        # configured default: repairing re-indexes stored vectors and loads no model.
+        report = verify_index(engine, store)
         repaired = None
         if repair and not report.ok:
+            live = store.manifest(report.build_id)
             repaired = build_index(
                 engine,
                 store,
-                model=backbone.identity,
-                backbone_name=backbone.name,
+                model=live.backbone,
+                backbone_name=live.backbone_name,
                 options=index_options(settings),
                 rebuild=bool(report.mismatches),
             )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from search.builds import BuildStore, Manifest
-from search.errors import IncompatibleIndex, IndexNotReady
+from search.errors import IncompatibleIndex, IndexNotReady, PublishBusy, StaleBuild
 from search.index import VectorIndex
 
 
@@ -118,3 +119,74 @@ def test_rollback_goes_back_one_build_at_a_time(tmp_path: Path) -> None:
     assert store.rollback() == (ids[2], ids[1])
     with pytest.raises(IndexNotReady, match="oldest build"):
         store.rollback()
+
+
+def test_a_publisher_whose_parent_is_no_longer_current_is_refused(tmp_path: Path) -> None:
+    store = BuildStore(tmp_path)
+    first = publish(store, 1)
+    second = publish(store, 2)
+    index = tiny_index(3)
+    with pytest.raises(StaleBuild, match=f"from {first} to {second}"):
+        store.publish(index, manifest(store, index), parent=first)
+    assert store.current_id() == second
+    assert not list(store.builds.glob(".staging-*"))
+
+
+def test_pruning_spares_the_staging_folder_of_a_live_process(tmp_path: Path) -> None:
+    store = BuildStore(tmp_path)
+    publish(store, 1)
+    alive = store.builds / f".staging-{os.getpid()}-abcd"
+    alive.mkdir()
+    dead = store.builds / ".staging-999999999-abcd"
+    dead.mkdir()
+    publish(store, 2)
+    assert alive.exists() and not dead.exists()
+
+
+def test_concurrent_publishers_take_turns_and_every_build_is_whole(tmp_path: Path) -> None:
+    errors: list[BaseException] = []
+
+    def publisher(seed: int) -> None:
+        store = BuildStore(tmp_path, keep=50)  # one store per thread, like separate processes
+        try:
+            for round_ in range(5):
+                with store.locked():
+                    index = tiny_index(seed * 10 + round_)
+                    store.publish(index, manifest(store, index), parent=store.current_id())
+        except BaseException as error:  # noqa: BLE001 (reported below)
+            errors.append(error)
+
+    threads = [threading.Thread(target=publisher, args=(seed,)) for seed in (1, 2, 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    store = BuildStore(tmp_path, keep=50)
+    assert not errors
+    assert len(store.build_ids()) == 15
+    for build_id in store.build_ids():
+        assert store.manifest(build_id).build_id == build_id
+    assert store.load_current().index.ntotal == 100
+    assert not list(store.builds.glob(".*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_publisher_waits_for_the_lock_at_most_its_timeout(tmp_path: Path) -> None:
+    holder = BuildStore(tmp_path)
+    publish(holder, 1)
+    done = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with holder.locked():
+            done.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    done.wait(5)
+    try:
+        with pytest.raises(PublishBusy), BuildStore(tmp_path).locked(timeout_s=0.1):
+            pass
+    finally:
+        release.set()
+        thread.join()

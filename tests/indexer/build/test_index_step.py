@@ -7,6 +7,7 @@ direction of its vectors, so neighbours are known.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -337,3 +338,33 @@ def test_the_sample_catalogue_is_searchable_from_the_command_line(tmp_path: Path
 def test_search_without_an_index_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["--home", str(tmp_path), "similar", "X"])
     assert result.exit_code == 1 and "no index has been built yet" in result.stderr
+
+
+def test_a_vector_rewritten_with_an_old_clock_still_reaches_the_index(
+    engine: Engine, store: BuildStore, tmp_path: Path, searcher_factory: Any
+) -> None:
+    ingest_dump(engine, write_csv(tmp_path / "1.csv", rows(30)))
+    embed_all(engine)
+    index(engine, store)
+    # A writer whose clock is behind the build's: only the vector revision says it is newer.
+    target = direction("necklace", 99)
+    with Session(engine) as session:
+        image_id = session.scalars(
+            select(ProductImage.id).join(Product).where(Product.sku == "S000")
+        ).first()
+        assert image_id is not None
+        revision = next_vector_revision(session.connection())
+        session.execute(
+            update(Embedding)
+            .where(Embedding.image_id == image_id)
+            .values(
+                vector=to_blob(target),
+                created_at=datetime(2000, 1, 1),
+                revision=revision,
+            )
+        )
+        session.commit()
+    report = index(engine, store)
+    assert report.reason == "update" and report.added == 1
+    assert searcher_factory().search(target, k=1)[0].sku == "S000"
+    assert verify_index(engine, store, backbone=MODEL).ok

@@ -86,6 +86,17 @@ def test_training_beats_chance_and_the_model_reloads(home: Path, tmp_path: Path)
     assert [r["label"] for r in ranked][0] == predicted[0]  # the API agrees with the model
     assert sum(r["confidence"] for r in ranked) == pytest.approx(1.0, abs=1e-3)
 
+    # verify checks against the live build's model, and a plain build keeps that model.
+    verified = runner.invoke(app, ["--home", str(home), "verify", "--json"])
+    assert verified.exit_code == 0, verified.output
+    assert json.loads(verified.stdout)["backbone"].startswith("stones-")
+    rebuilt = runner.invoke(app, ["--home", str(home), "build", "--json"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "keeping stones" in rebuilt.stderr
+    assert json.loads(rebuilt.stdout)["embedding"]["model"].startswith("stones-")
+    repaired = runner.invoke(app, ["--home", str(home), "verify", "--repair", "--json"])
+    assert repaired.exit_code == 0 and json.loads(repaired.stdout)["repaired"] is None
+
 
 def test_resume_continues_from_the_checkpoint(home: Path) -> None:
     args = ["--labels", "category", "--name", "resumed", "--batch-size", "8", "--json"]
