@@ -224,7 +224,7 @@ def _read_jsonl(stream: IO[bytes]) -> Iterator[RawRecord]:
             yield RawRecord(line_number, None, "invalid UTF-8")
             continue
         try:
-            value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+            value = _DECODER.decode(text)
         except json.JSONDecodeError as error:
             yield RawRecord(line_number, None, f"invalid JSON: {error.msg} at column {error.colno}")
             continue
@@ -232,16 +232,27 @@ def _read_jsonl(stream: IO[bytes]) -> Iterator[RawRecord]:
             yield RawRecord(line_number, None, "invalid JSON: nested too deeply")
             continue
         except ValueError as error:  # from the hooks below, or an integer too long to convert
-            yield RawRecord(line_number, None, f"invalid JSON: {error}")
+            yield RawRecord(line_number, _lenient_sku(text), f"invalid JSON: {error}")
             continue
         if not isinstance(value, dict):
             yield RawRecord(line_number, None, "not a JSON object")
             continue
-        if _nesting_exceeds(value, MAX_JSON_DEPTH):
+        # Counting brackets is cheap and rules out deep nesting for nearly every line.
+        brackets = text.count("[") + text.count("{")
+        if brackets > MAX_JSON_DEPTH and _nesting_exceeds(value, MAX_JSON_DEPTH):
             sku = {"sku": value["sku"]} if "sku" in value else None
             yield RawRecord(line_number, sku, f"nested deeper than {MAX_JSON_DEPTH} levels")
             continue
         yield RawRecord(line_number, value)
+
+
+def _lenient_sku(text: str) -> dict[str, Any] | None:
+    """The SKU of a line refused for NaN or an out-of-range number, so it still counts as seen."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return {"sku": value["sku"]} if isinstance(value, dict) and "sku" in value else None
 
 
 def _refuse_constant(name: str) -> float:
@@ -254,6 +265,10 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(number):
         raise ValueError(f"number {text} is out of range")
     return number
+
+
+# One decoder for every line: json.loads with options builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
 
 
 def _nesting_exceeds(value: Any, limit: int) -> bool:

@@ -141,3 +141,20 @@ def test_the_share_counts_against_products_active_before_the_run(
     rows = [{"sku": f"P{i}"} for i in range(3, 10)] + [{"sku": f"N{i}"} for i in range(30)]
     with pytest.raises(DeletionRefused, match="2 of 39 active products"):
         ingest_dump(engine, write_csv(tmp_path / "3.csv", rows), full=True, max_delete_pct=5)
+
+
+def test_jsonl_lines_without_a_readable_sku_stop_full_deletion(
+    engine: Engine, tmp_path: Path
+) -> None:
+    ingest_dump(engine, write_csv(tmp_path / "1.csv", [{"sku": f"P{i}"} for i in range(3)]))
+    refused_nan = tmp_path / "2.jsonl"
+    refused_nan.write_text('{"sku": "P0"}\n{"sku": "P1", "price": NaN}\n', encoding="utf-8")
+    report = ingest_dump(engine, refused_nan, full=True)
+    # P1's line is rejected but names its SKU: only P2 is absent.
+    assert report.rejected == 1 and report.deleted == 1 and report.full_delete_skipped is None
+
+    broken = tmp_path / "3.jsonl"
+    broken.write_text('{"sku": "P0"}\n{"sku": "P1", "price": 1\n', encoding="utf-8")
+    report = ingest_dump(engine, broken, full=True)
+    assert report.deleted == 0 and report.full_delete_skipped is not None
+    assert active(engine) == {"P0", "P1"}
