@@ -38,6 +38,12 @@ class IngestSettings(BaseModel):
     batch_size: int = Field(default=2000, ge=1, le=5000)
     # How many rejected rows the summary lists (all of them go to --rejects FILE).
     max_reported_rejections: int = Field(default=10, ge=0)
+    # `ingest --full` writes nothing when it would soft-delete more than this percentage of the
+    # active products (a truncated export, the wrong file); `--max-delete PCT` overrides it.
+    max_delete_pct: float = Field(default=10.0, ge=0, le=100)
+    # The longest CSV field. A longer one is taken for damage (a stray quote swallowing the
+    # file): reading stops there and `--full` deletes nothing.
+    max_field_chars: int = Field(default=16 * 2**20, ge=1024)
 
 
 class EmbedSettings(BaseModel):

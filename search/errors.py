@@ -13,6 +13,10 @@ class IngestAborted(FacetError):
     """An ingest ran but wrote nothing (e.g. `--strict` with rejected rows)."""
 
 
+class DeletionRefused(IngestAborted):
+    """A `--full` ingest would soft-delete more of the catalogue than allowed: nothing written."""
+
+
 class ImageDecodeError(FacetError):
     """An image could not be decoded; `reason` is a short machine-readable category."""
 

@@ -32,6 +32,18 @@ def ingest(
         bool,
         typer.Option("--strict", help="Any rejected row fails the ingest; nothing is written."),
     ] = False,
+    max_delete: Annotated[
+        float | None,
+        typer.Option(
+            "--max-delete",
+            min=0,
+            max=100,
+            metavar="PCT",
+            help="With --full: allow deleting up to PCT% of the active products "
+            "(default FACET_INGEST__MAX_DELETE_PCT, 10); over it, nothing is written.",
+            show_default=False,
+        ),
+    ] = None,
     rejects: Annotated[
         Path | None,
         typer.Option(help="Write every rejected row (line, sku, reason) to this JSONL file."),
@@ -65,6 +77,8 @@ def ingest(
             dump,
             full=full,
             strict=strict,
+            max_delete_pct=settings.ingest.max_delete_pct if max_delete is None else max_delete,
+            max_field_chars=settings.ingest.max_field_chars,
             batch_size=settings.ingest.batch_size,
             max_reported_rejections=settings.ingest.max_reported_rejections,
             rejects_out=rejects_out,
@@ -75,7 +89,12 @@ def ingest(
     else:
         _print_report(report)
     if not report.committed:
-        raise fail(f"--strict: {report.rejected:,} row(s) rejected, nothing was written")
+        damage = f" (damaged dump: {report.damaged})" if report.damaged else ""
+        raise fail(f"--strict: {report.rejected:,} row(s) rejected, nothing was written{damage}")
+    if report.full_delete_skipped:
+        raise fail(f"--full: nothing deleted: {report.full_delete_skipped}")
+    if report.damaged:
+        raise fail(f"damaged dump: {report.damaged}; the rows before it were ingested")
 
 
 @contextmanager
@@ -105,6 +124,10 @@ def _print_report(report: IngestReport) -> None:
         typer.echo(
             f"    ... and {report.rejected - len(report.rejections)} more (see --rejects FILE)"
         )
+    if report.damaged and not any(rejection.damaged for rejection in report.rejections):
+        typer.echo(f"  damaged    {report.damaged}")
+    if report.full_delete_skipped:
+        typer.echo("  --full     deleted nothing: the dump cannot tell which products it omits")
     if report.committed:
         typer.echo(f"catalogue revision {report.revision}")
 

@@ -6,7 +6,9 @@ import csv
 import gzip
 import io
 import json
+import math
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -21,6 +23,13 @@ class DumpFormat(StrEnum):
     JSONL = "jsonl"
 
 
+# The longest CSV field read. Far above any real description, so a longer one means damage (a
+# stray quote swallowing the rest of the file), and the reader stops there instead of crashing.
+DEFAULT_MAX_FIELD_CHARS = 16 * 2**20
+# Deeper JSON values are rejected: they serve no catalogue, and recursive code down the line
+# (serialisers, the API's encoder) would hit Python's recursion limit on them.
+MAX_JSON_DEPTH = 32
+
 SUFFIXES = {
     ".csv": (DumpFormat.CSV, False),
     ".csv.gz": (DumpFormat.CSV, True),
@@ -31,11 +40,16 @@ SUFFIXES = {
 
 @dataclass(frozen=True, slots=True)
 class RawRecord:
-    """One record of the dump before validation: its fields, or why it could not even be parsed."""
+    """One record of the dump before validation: its fields, or why it could not even be parsed.
+
+    A `damaged` record is the last one: the dump could not be read past its line (a CSV syntax
+    error, a truncated file), so which products the rest of the dump lists is unknown.
+    """
 
     line: int
     fields: dict[str, Any] | None
     error: str | None = None
+    damaged: bool = False
 
 
 def detect_format(path: Path) -> tuple[DumpFormat, bool]:
@@ -54,16 +68,24 @@ class DumpReader:
     Use as a context manager; iterate it once.
     """
 
-    def __init__(self, path: Path, *, known_columns: frozenset[str] = frozenset({"sku"})) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        known_columns: frozenset[str] = frozenset({"sku"}),
+        max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
+    ) -> None:
         """Open a dump.
 
         Args:
             path: the dump file; its name gives the format.
             known_columns: lower-case names of the columns the caller understands. CSV headers
                 match them whatever their case, and are handed back in lower case.
+            max_field_chars: the longest CSV field; a longer one ends the read as damaged.
         """
         self.path = path
         self.known_columns = known_columns | {"sku"}
+        self.max_field_chars = max_field_chars
         self.format, self.compressed = detect_format(path)
         try:
             self._raw: IO[bytes] = open(path, "rb")  # noqa: SIM115 (closed in close())
@@ -91,20 +113,33 @@ class DumpReader:
         stream: IO[bytes] = self._raw
         if self.compressed:
             stream = cast(IO[bytes], gzip.GzipFile(fileobj=self._raw))
+        if self.format is DumpFormat.CSV:
+            records = _read_csv(stream, self.known_columns, self.max_field_chars)
+        else:
+            records = _read_jsonl(stream)
+        last_line = 0
         try:
-            if self.format is DumpFormat.CSV:
-                yield from _read_csv(stream, self.known_columns)
-            else:
-                yield from _read_jsonl(stream)
-        except (OSError, EOFError, gzip.BadGzipFile) as error:
+            for record in records:
+                last_line = record.line
+                yield record
+        except (OSError, EOFError, zlib.error) as error:
             # A truncated or corrupt gzip stream, or a failing disk: the rest of the file is lost.
-            raise DumpError(f"{self.path}: cannot read dump: {error}") from None
+            if last_line == 0:
+                raise DumpError(f"{self.path}: cannot read dump: {error}") from None
+            reason = f"the dump ends early or is corrupt after line {last_line}: {error}"
+            yield RawRecord(last_line + 1, None, reason, damaged=True)
 
 
-def _read_csv(stream: IO[bytes], known_columns: frozenset[str]) -> Iterator[RawRecord]:
+def _read_csv(
+    stream: IO[bytes], known_columns: frozenset[str], max_field_chars: int
+) -> Iterator[RawRecord]:
     # surrogateescape keeps going past invalid UTF-8, so one bad row is rejected, not the file.
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    reader = csv.reader(text)
+    # The limit is process-wide in the csv module; set it for every dump rather than inherit it.
+    csv.field_size_limit(max_field_chars)
+    # strict: a quoted field still open at the end of the file, or text after a closing quote,
+    # is an error instead of being silently glued into one field.
+    reader = csv.reader(text, strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -122,9 +157,10 @@ def _read_csv(stream: IO[bytes], known_columns: frozenset[str]) -> Iterator[RawR
         except StopIteration:
             return
         except csv.Error as error:
-            last_line = reader.line_num
-            yield RawRecord(line, None, f"malformed CSV: {error}")
-            continue
+            # The parser may now be anywhere, even inside a quoted field: what follows could be
+            # half a row read as a whole one. Nothing after this point can be trusted.
+            yield RawRecord(line, None, _csv_damage(error, max_field_chars), damaged=True)
+            return
         last_line = reader.line_num
         if not values or (len(values) == 1 and not values[0].strip()):
             continue  # blank line
@@ -137,6 +173,17 @@ def _read_csv(stream: IO[bytes], known_columns: frozenset[str]) -> Iterator[RawR
             yield RawRecord(line, _partial_sku(columns, values), "invalid UTF-8")
             continue
         yield RawRecord(line, dict(zip(columns, values, strict=True)))
+
+
+def _csv_damage(error: csv.Error, max_field_chars: int) -> str:
+    message = str(error)
+    if "unexpected end of data" in message:
+        what = "a quoted field runs to the end of the file (a stray quote?)"
+    elif "field larger than field limit" in message:
+        what = f"a field is longer than {max_field_chars:,} characters (a stray quote?)"
+    else:
+        what = f"malformed CSV ({message})"
+    return f"{what}; the dump was not read past this line"
 
 
 def _column_name(header: str, known_columns: frozenset[str]) -> str:
@@ -177,11 +224,60 @@ def _read_jsonl(stream: IO[bytes]) -> Iterator[RawRecord]:
             yield RawRecord(line_number, None, "invalid UTF-8")
             continue
         try:
-            value = json.loads(text)
+            value = _DECODER.decode(text)
         except json.JSONDecodeError as error:
             yield RawRecord(line_number, None, f"invalid JSON: {error.msg} at column {error.colno}")
+            continue
+        except RecursionError:
+            yield RawRecord(line_number, None, "invalid JSON: nested too deeply")
+            continue
+        except ValueError as error:  # from the hooks below, or an integer too long to convert
+            yield RawRecord(line_number, _lenient_sku(text), f"invalid JSON: {error}")
             continue
         if not isinstance(value, dict):
             yield RawRecord(line_number, None, "not a JSON object")
             continue
+        # Counting brackets is cheap and rules out deep nesting for nearly every line.
+        brackets = text.count("[") + text.count("{")
+        if brackets > MAX_JSON_DEPTH and _nesting_exceeds(value, MAX_JSON_DEPTH):
+            sku = {"sku": value["sku"]} if "sku" in value else None
+            yield RawRecord(line_number, sku, f"nested deeper than {MAX_JSON_DEPTH} levels")
+            continue
         yield RawRecord(line_number, value)
+
+
+def _lenient_sku(text: str) -> dict[str, Any] | None:
+    """The SKU of a line refused for NaN or an out-of-range number, so it still counts as seen."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return {"sku": value["sku"]} if isinstance(value, dict) and "sku" in value else None
+
+
+def _refuse_constant(name: str) -> float:
+    # json.loads accepts NaN and Infinity, which are not JSON and poison prices and attributes.
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"number {text} is out of range")
+    return number
+
+
+# One decoder for every line: json.loads with options builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
+def _nesting_exceeds(value: Any, limit: int) -> bool:
+    """Whether lists and objects nest deeper than `limit` (iterative: no recursion of its own)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]  # only lists and dicts go on the stack
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False

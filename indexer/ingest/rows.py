@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from indexer.ingest.dump import DumpFormat, DumpReader, RawRecord
+from indexer.ingest.dump import DEFAULT_MAX_FIELD_CHARS, DumpFormat, DumpReader, RawRecord
 from search.products import product_fingerprint
 
 TEXT_FIELDS = ("title", "description", "category", "material", "style")
@@ -67,20 +67,37 @@ class CatalogRow:
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """A row that was not loaded, with its line number and the reason."""
+    """A row that was not loaded, with its line number and the reason.
+
+    `sku` is None when the row has no readable SKU; `damaged` marks the place where the dump
+    stopped being readable (nothing after it was read).
+    """
 
     line: int
     reason: str
     sku: str | None = None
+    damaged: bool = False
 
     def __str__(self) -> str:
         where = f"line {self.line}" + (f" (sku {self.sku!r})" if self.sku else "")
         return f"{where}: {self.reason}"
 
+    def to_dict(self) -> dict[str, Any]:
+        """The rejection as JSON: line, reason and sku, plus `damaged: true` where it applies."""
+        data: dict[str, Any] = {"line": self.line, "reason": self.reason, "sku": self.sku}
+        if self.damaged:
+            data["damaged"] = True
+        return data
 
-def open_catalog(path: Path) -> DumpReader:
-    """Open a dump for `read_catalog`: CSV headers of Facet's fields match in any case."""
-    return DumpReader(path, known_columns=KNOWN_FIELDS)
+
+def open_catalog(path: Path, *, max_field_chars: int = DEFAULT_MAX_FIELD_CHARS) -> DumpReader:
+    """Open a dump for `read_catalog`: CSV headers of Facet's fields match in any case.
+
+    Args:
+        path: the dump file.
+        max_field_chars: the longest CSV field; a longer one ends the read as damaged.
+    """
+    return DumpReader(path, known_columns=KNOWN_FIELDS, max_field_chars=max_field_chars)
 
 
 def read_catalog(reader: DumpReader) -> Iterator[CatalogRow | Rejection]:
@@ -101,7 +118,7 @@ def read_catalog(reader: DumpReader) -> Iterator[CatalogRow | Rejection]:
 def _validate(record: RawRecord, base: str, is_csv: bool) -> CatalogRow | Rejection:
     fields = record.fields or {}
     if record.error is not None:
-        return Rejection(record.line, record.error, _sku_of(fields))
+        return Rejection(record.line, record.error, _sku_of(fields), record.damaged)
     try:
         return _parse(record.line, fields, base, is_csv)
     except RowError as error:
@@ -164,15 +181,22 @@ def _parse_price(value: Any) -> float | None:
         return None
     if isinstance(value, bool):
         raise RowError(f"unparseable price {value!r}")
-    if isinstance(value, int | float):
-        price = float(value)
-    elif isinstance(value, str) and _PRICE.fullmatch(value.strip()):
-        price = float(value)
-    else:
+    if not isinstance(value, int | float) and not (
+        isinstance(value, str) and _PRICE.fullmatch(value.strip())
+    ):
         raise RowError(f"unparseable price {value!r}")
+    try:
+        price = float(value)
+    except OverflowError:  # an integer beyond float's range
+        price = math.inf
     if not math.isfinite(price) or price < 0:
-        raise RowError(f"unparseable price {value!r}")
+        raise RowError(f"unparseable price {_shorten(value)}")
     return price
+
+
+def _shorten(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def _parse_currency(value: Any) -> str | None:
@@ -229,7 +253,8 @@ def resolve_image_reference(reference: str, base: str) -> str:
     if scheme in ("http", "https"):
         if not urlsplit(reference).netloc:
             raise RowError(f"image URL without a host: {reference!r}")
-        return reference
+        # Stored with a lower-case scheme: later code tells URLs from files by this prefix.
+        return scheme + reference[len(scheme) :]
     if scheme == "file":
         parts = urlsplit(reference)
         if parts.netloc not in ("", "localhost"):

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, select, text, update
 
 from indexer.ingest.bulk import BulkInsert
+from indexer.ingest.dump import DEFAULT_MAX_FIELD_CHARS
 from indexer.ingest.image_rows import ImageSync
+from indexer.ingest.report import IngestReport, check_delete_share, record_rejection
 from indexer.ingest.rows import CatalogRow, Rejection, open_catalog, read_catalog
 from search.db import utcnow, writer
 from search.errors import IngestAborted
@@ -26,34 +26,7 @@ PRODUCTS = cast(Table, Product.__table__)
 SEEN_TABLE = "_ingest_seen"
 T = TypeVar("T")
 
-
-@dataclass
-class IngestReport:
-    """What one ingest did. `committed` is False when nothing was written."""
-
-    source: str
-    full: bool
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    deleted: int = 0
-    rejected: int = 0
-    images_added: int = 0
-    images_removed: int = 0
-    rejections: list[Rejection] = field(default_factory=list)
-    committed: bool = False
-    revision: int | None = None
-    seconds: float = 0.0
-
-    @property
-    def rows(self) -> int:
-        return self.inserted + self.updated + self.unchanged + self.rejected
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["rejections"] = [asdict(r) for r in self.rejections]
-        data["rows"] = self.rows
-        return data
+__all__ = ["IngestReport", "ingest_dump"]
 
 
 def ingest_dump(
@@ -62,6 +35,8 @@ def ingest_dump(
     *,
     full: bool = False,
     strict: bool = False,
+    max_delete_pct: float | None = None,
+    max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
     batch_size: int = 2000,
     max_reported_rejections: int = 10,
     rejects_out: IO[str] | None = None,
@@ -70,13 +45,19 @@ def ingest_dump(
     """Upsert every valid row of a dump into the product store, by SKU.
 
     The whole dump is applied in one transaction: an interrupted or failed run leaves the
-    database as it was.
+    database as it was. A damaged dump (a CSV syntax error, a truncated file) is read up to
+    the damage, and its rows before it are applied.
 
     Args:
         engine: engine of a migrated product store.
         path: the dump (`.csv`, `.csv.gz`, `.jsonl` or `.jsonl.gz`).
-        full: the dump is the whole catalogue; active products absent from it are soft-deleted.
+        full: the dump is the whole catalogue; active products absent from it are soft-deleted,
+            unless the dump is damaged or has a rejected row without a readable SKU (then
+            nothing is deleted and `full_delete_skipped` says why).
         strict: any rejected row aborts the ingest and nothing is written.
+        max_delete_pct: with `full`, the largest share (in percent) of the products active
+            before the run that it may delete; None allows any.
+        max_field_chars: the longest CSV field; a longer one makes the dump damaged.
         batch_size: rows per database round trip.
         max_reported_rejections: how many rejections the report keeps.
         rejects_out: if given, every rejection is written there as one JSON line.
@@ -88,18 +69,21 @@ def ingest_dump(
     Raises:
         DumpError: the dump cannot be read at all.
         IngestAborted: a `full` dump had no valid row.
+        DeletionRefused: a `full` dump would delete over `max_delete_pct`; nothing was written.
     """
     report = IngestReport(source=str(path), full=full)
     started = utcnow()
     clock = time.perf_counter()
-    with open_catalog(path) as reader, writer(engine).connect() as connection:
+    catalog = open_catalog(path, max_field_chars=max_field_chars)
+    with catalog as reader, writer(engine).connect() as connection:
         _create_seen_table(connection)
         try:
             with connection.begin() as transaction:
+                active_before = _count_active(connection) if full else 0
                 ingest = _Ingest(connection, report, strict=strict, now=started)
                 for batch in _batched(read_catalog(reader), batch_size):
                     for rejection in ingest.apply(batch):
-                        _record_rejection(report, rejection, max_reported_rejections, rejects_out)
+                        record_rejection(report, rejection, max_reported_rejections, rejects_out)
                     if on_progress is not None:
                         on_progress(reader.bytes_read)
                 if strict and report.rejected:
@@ -108,11 +92,15 @@ def ingest_dump(
                 if full:
                     if report.inserted + report.updated + report.unchanged == 0:
                         transaction.rollback()
+                        damage = f" ({report.damaged})" if report.damaged else ""
                         raise IngestAborted(
-                            "--full: the dump has no valid row; "
+                            f"--full: the dump has no valid row{damage}; "
                             "refusing to delete the whole catalogue"
                         )
-                    report.deleted = ingest.delete_unseen()
+                    if report.full_delete_skipped is None:
+                        report.deleted = ingest.delete_unseen()
+                        # Raising rolls the whole run back, upserts included.
+                        check_delete_share(report.deleted, active_before, max_delete_pct)
                 report.revision = _record_run(connection, report, started)
             report.committed = True
         finally:
@@ -141,14 +129,9 @@ def _create_seen_table(connection: Connection) -> None:
     connection.commit()
 
 
-def _record_rejection(
-    report: IngestReport, rejection: Rejection, keep: int, out: IO[str] | None
-) -> None:
-    report.rejected += 1
-    if len(report.rejections) < keep:
-        report.rejections.append(rejection)
-    if out is not None:
-        out.write(json.dumps(asdict(rejection), ensure_ascii=False) + "\n")
+def _count_active(connection: Connection) -> int:
+    query = select(func.count()).select_from(PRODUCTS).where(PRODUCTS.c.deleted_at.is_(None))
+    return int(connection.execute(query).scalar_one())
 
 
 def _record_run(connection: Connection, report: IngestReport, started: Any) -> int:

@@ -102,9 +102,9 @@ def test_rejected_rows_without_strict_exit_zero_and_go_to_the_rejects_file(
 
 def test_full_deletes_absent_products(tmp_path: Path) -> None:
     facet(tmp_path, "ingest", str(write_csv(tmp_path / "1.csv", [{"sku": "A"}, {"sku": "B"}])))
-    code, out, _ = facet(
-        tmp_path, "ingest", "--full", "--json", str(write_csv(tmp_path / "2.csv", [{"sku": "A"}]))
-    )
+    dump = write_csv(tmp_path / "2.csv", [{"sku": "A"}])
+    # Half the catalogue goes: over the default 10% limit, so the run must allow it.
+    code, out, _ = facet(tmp_path, "ingest", "--full", "--max-delete", "50", "--json", str(dump))
     assert code == 0 and json.loads(out)["deleted"] == 1
     code, out, _ = facet(tmp_path, "status", "--json")
     assert json.loads(out)["products"] == {"active": 1, "deleted": 1}

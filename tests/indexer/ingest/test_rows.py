@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 from typing import Any
 
@@ -206,11 +205,7 @@ def test_unreadable_dumps_raise_dump_error(tmp_path: Path) -> None:
     (tmp_path / "folder.csv").mkdir()
     with pytest.raises(DumpError, match="is a directory"):
         read_all(tmp_path / "folder.csv")
-    corrupt = tmp_path / "c.csv.gz"
-    data = gzip.compress(b"sku\n" + b"".join(b"%d\n" % (i * 7919) for i in range(20000)))
-    corrupt.write_bytes(data[: len(data) // 2])
-    with pytest.raises(DumpError, match="cannot read dump"):
-        read_all(corrupt)
+    # A gzip dump cut short is read up to the cut: see test_damaged_dumps.py.
 
 
 def test_an_empty_dump_has_no_rows(tmp_path: Path) -> None:
