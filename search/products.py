@@ -2,65 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from search.errors import UnknownProduct
 from search.models import Embedding, ImageStatus, Product, ProductImage
+from search.product import ProductFields, product_fingerprint
 from search.revisions import next_vector_revision
-
-
-def product_fingerprint(
-    *,
-    sku: str,
-    title: str | None,
-    description: str | None,
-    category: str | None,
-    material: str | None,
-    style: str | None,
-    price: float | None,
-    currency: str | None,
-    in_stock: bool | None,
-    images: Sequence[str],
-    attributes: dict[str, Any],
-) -> str:
-    """A hash of everything a catalogue row says: equal fingerprints mean an unchanged product."""
-    payload = [
-        sku,
-        title,
-        description,
-        category,
-        material,
-        style,
-        price,
-        currency,
-        in_stock,
-        tuple(images),
-        attributes,
-    ]
-    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()
-
-
-@dataclass(frozen=True)
-class ProductFields:
-    sku: str
-    title: str | None = None
-    description: str | None = None
-    category: str | None = None
-    material: str | None = None
-    style: str | None = None
-    price: float | None = None
-    currency: str | None = None
-    in_stock: bool | None = None
-    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -105,16 +57,11 @@ def upsert_product(
     if product is None:
         product = Product(sku=fields.sku, created_at=now, attributes={}, content_hash="")
         session.add(product)
-    for name in ("title", "description", "category", "material", "style", "price"):
-        setattr(product, name, getattr(fields, name))
-    product.currency, product.in_stock = fields.currency, fields.in_stock
-    product.attributes = dict(fields.attributes)
+    for name, value in fields.values().items():
+        setattr(product, name, value)
     product.deleted_at = None
     product.updated_at = now
-    product.content_hash = product_fingerprint(
-        **{name: getattr(fields, name) for name in ProductFields.__dataclass_fields__},
-        images=[image.uri for image in images],
-    )
+    product.content_hash = product_fingerprint(fields, [image.uri for image in images])
     session.flush()
 
     existing = {image.uri: image for image in product.images}

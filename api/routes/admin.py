@@ -24,7 +24,8 @@ from api.uploads import read_upload
 from search.db import utcnow, writer
 from search.decoding import decode_image_with_size
 from search.files import file_signature
-from search.products import EmbeddedImage, ProductFields, delete_product, upsert_product
+from search.product import ProductFields
+from search.products import EmbeddedImage, delete_product, upsert_product
 from search.vectors import to_blob
 
 router = APIRouter(prefix="/v1", tags=["admin"])

@@ -6,16 +6,16 @@ import math
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from indexer.ingest.dump import DEFAULT_MAX_FIELD_CHARS, DumpFormat, DumpReader, RawRecord
-from search.products import product_fingerprint
+from search.product import PRODUCT_FIELDS, TEXT_FIELDS, ProductFields, product_fingerprint
 
-TEXT_FIELDS = ("title", "description", "category", "material", "style")
-KNOWN_FIELDS = frozenset(("sku", "price", "currency", "in_stock", "images", *TEXT_FIELDS))
+# Columns with a meaning of their own; any other column goes into `attributes`.
+KNOWN_FIELDS = frozenset(("images", *PRODUCT_FIELDS)) - {"attributes"}
 MAX_SKU_LENGTH = 255
 CSV_IMAGE_SEPARATOR = "|"
 
@@ -30,39 +30,17 @@ class RowError(ValueError):
     """Why one row cannot be loaded."""
 
 
-@dataclass(frozen=True, slots=True)
-class CatalogRow:
-    """One valid product row of a dump, normalised."""
+@dataclass(frozen=True, kw_only=True)
+class CatalogRow(ProductFields):
+    """One valid product row of a dump, normalised, with its line and images."""
 
     line: int
-    sku: str
-    title: str | None = None
-    description: str | None = None
-    category: str | None = None
-    material: str | None = None
-    style: str | None = None
-    price: float | None = None
-    currency: str | None = None
-    in_stock: bool | None = None
     # Absolute file:// URIs or http(s) URLs, in the dump's order, without repeats.
     images: tuple[str, ...] = ()
-    attributes: dict[str, Any] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         """A hash of everything the row says: equal fingerprints mean the product is unchanged."""
-        return product_fingerprint(
-            sku=self.sku,
-            title=self.title,
-            description=self.description,
-            category=self.category,
-            material=self.material,
-            style=self.style,
-            price=self.price,
-            currency=self.currency,
-            in_stock=self.in_stock,
-            images=self.images,
-            attributes=self.attributes,
-        )
+        return product_fingerprint(self, self.images)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
+from operator import attrgetter
 from pathlib import Path
 from typing import IO, Any, TypeVar, cast
 
@@ -19,6 +20,7 @@ from indexer.ingest.rows import CatalogRow, Rejection, open_catalog, read_catalo
 from search.db import utcnow, writer
 from search.errors import IngestAborted
 from search.models import IngestRun, Product
+from search.product import PRODUCT_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -152,21 +154,10 @@ def _record_run(connection: Connection, report: IngestReport, started: Any) -> i
     return int(result.scalar_one())
 
 
-PRODUCT_INSERT_COLUMNS = (
-    "sku",
-    "title",
-    "description",
-    "category",
-    "material",
-    "style",
-    "price",
-    "currency",
-    "in_stock",
-    "attributes",
-    "content_hash",
-    "created_at",
-    "updated_at",
-)
+PRODUCT_INSERT_COLUMNS = (*PRODUCT_FIELDS, "content_hash", "created_at", "updated_at")
+# The row's fields as a tuple, in column order, at C speed (a million rows go through here).
+_FIELD_VALUES = attrgetter(*PRODUCT_FIELDS)
+_ATTRIBUTES = PRODUCT_FIELDS.index("attributes")
 
 
 class _Ingest:
@@ -254,26 +245,13 @@ class _Ingest:
         if not inserts:
             return
         to_json = self.attributes_to_db
-        self.product_insert.execute(
-            [
-                (
-                    row.sku,
-                    row.title,
-                    row.description,
-                    row.category,
-                    row.material,
-                    row.style,
-                    row.price,
-                    row.currency,
-                    row.in_stock,
-                    to_json(row.attributes) if to_json else row.attributes,
-                    fingerprint,
-                    self.now_db,
-                    self.now_db,
-                )
-                for row, fingerprint in inserts
-            ]
-        )
+        rows = []
+        for row, fingerprint in inserts:
+            values = list(_FIELD_VALUES(row))
+            if to_json is not None:
+                values[_ATTRIBUTES] = to_json(values[_ATTRIBUTES])
+            rows.append((*values, fingerprint, self.now_db, self.now_db))
+        self.product_insert.execute(rows)
         skus = [row.sku for row, _ in inserts]
         query = select(PRODUCTS.c.sku, PRODUCTS.c.id).where(PRODUCTS.c.sku.in_(skus))
         ids = {sku: product_id for sku, product_id in self.connection.execute(query)}
@@ -286,7 +264,7 @@ class _Ingest:
         if not updates:
             return
         params = [
-            {**_product_values(row, fingerprint), "_id": product_id, "updated_at": self.now}
+            {**row.values(), "content_hash": fingerprint, "_id": product_id, "updated_at": self.now}
             for product_id, row, fingerprint in updates
         ]
         statement = (
@@ -309,19 +287,3 @@ class _Ingest:
             .values(deleted_at=self.now, updated_at=self.now)
         )
         return self.connection.execute(statement).rowcount
-
-
-def _product_values(row: CatalogRow, fingerprint: str) -> dict[str, Any]:
-    return {
-        "sku": row.sku,
-        "title": row.title,
-        "description": row.description,
-        "category": row.category,
-        "material": row.material,
-        "style": row.style,
-        "price": row.price,
-        "currency": row.currency,
-        "in_stock": row.in_stock,
-        "attributes": row.attributes,
-        "content_hash": fingerprint,
-    }
