@@ -15,9 +15,9 @@ from api.limits import BodyLimit
 from api.prometheus import Metrics
 from api.routes import admin, health, images, page, products, search
 from api.service import Service
+from migrations.runner import upgrade_database
 from search.config import Settings
 from search.db import make_engine
-from search.migrate import upgrade_database
 
 # Multipart framing around the image: boundaries, part headers, the other form fields.
 MULTIPART_OVERHEAD = 64 * 1024

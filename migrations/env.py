@@ -1,4 +1,4 @@
-"""Alembic environment: runs on a connection from `search.migrate`, or on the configured URL."""
+"""Alembic environment: runs on a connection from `migrations.runner`, or on the configured URL."""
 
 from __future__ import annotations
 

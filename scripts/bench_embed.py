@@ -35,11 +35,11 @@ from indexer.build.embed_step import embed_catalog  # noqa: E402
 from indexer.build.fetch import ImageFetcher  # noqa: E402
 from indexer.build.loader import ImageLoader  # noqa: E402
 from indexer.ingest.upsert import ingest_dump  # noqa: E402
+from migrations.runner import upgrade_database  # noqa: E402
 from search.backbones import load_backbone  # noqa: E402
 from search.config import Settings  # noqa: E402
 from search.db import make_engine  # noqa: E402
 from search.embed import Embedder, Precision  # noqa: E402
-from search.migrate import upgrade_database  # noqa: E402
 from search.vectors import load_vectors  # noqa: E402
 
 # Where the development machines keep the Grocery Store Dataset; --dataset overrides it.

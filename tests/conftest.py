@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from migrations.runner import upgrade_database
 from search.config import DbSettings, Settings
 from search.db import make_engine
-from search.migrate import upgrade_database
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_CATALOG = REPO / "scripts" / "sample_catalog" / "catalog.csv"

@@ -171,8 +171,8 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @reports_errors
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply every pending migration to the product database."""
+    from migrations.runner import current_revision, upgrade_database
     from search.db import make_engine
-    from search.migrate import current_revision, upgrade_database
 
     context: Context = ctx.obj
     engine = make_engine(context.settings.database_url)
@@ -192,8 +192,8 @@ def db_upgrade(ctx: typer.Context) -> None:
 @reports_errors
 def db_current(ctx: typer.Context) -> None:
     """Show the database's migration and the newest one this code ships."""
+    from migrations.runner import current_revision, head_revision
     from search.db import make_engine
-    from search.migrate import current_revision, head_revision
 
     context: Context = ctx.obj
     engine = make_engine(context.settings.database_url)

@@ -111,8 +111,8 @@ def main_options(
 @contextmanager
 def open_store(settings: Settings) -> Iterator[Engine]:
     """The product database, migrated to the newest schema first."""
+    from migrations.runner import upgrade_database
     from search.db import make_engine
-    from search.migrate import upgrade_database
 
     engine = make_engine(settings.database_url)
     try:

@@ -11,8 +11,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 import search.models  # noqa: F401
+from migrations.runner import current_revision, downgrade_database, head_revision, upgrade_database
 from search.db import Base, make_engine
-from search.migrate import current_revision, downgrade_database, head_revision, upgrade_database
 
 TABLES = {"products", "product_images", "ingest_runs"}
 

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from indexer.cli import app
+from migrations.runner import head_revision
 from search.db import make_engine
-from search.migrate import head_revision
 from search.models import ProductImage
 from tests.conftest import SAMPLE_CATALOG, write_csv
 

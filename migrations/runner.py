@@ -1,8 +1,12 @@
-"""Bringing a database to the schema this code expects, with Alembic."""
+"""Bringing a database to the schema this code expects, with Alembic.
+
+The migrations own this: they depend on `search` (its models are the target schema), and the
+entry points (`indexer`'s CLI, `api`'s app) call them. `search` never imports `migrations`.
+"""
 
 from __future__ import annotations
 
-from importlib import resources
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -14,7 +18,7 @@ from sqlalchemy import Engine
 def alembic_config() -> Config:
     """An Alembic config that points at Facet's migrations, wherever the package is installed."""
     config = Config()
-    config.set_main_option("script_location", str(resources.files("migrations")))
+    config.set_main_option("script_location", str(Path(__file__).resolve().parent))
     return config
 
 
