@@ -35,3 +35,14 @@ class IncompatibleIndex(FacetError):
 
 class UnknownProduct(FacetError):
     """No active product has this SKU."""
+
+
+class UnsafeImageFile(FacetError):
+    """A local image path that is not a plain, bounded file (FIFO, device, /proc, too large...).
+
+    `reason` is "not-a-file" or "too-large".
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
