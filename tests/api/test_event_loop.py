@@ -31,19 +31,19 @@ def test_database_reads_run_in_worker_threads(client: TestClient) -> None:
 
     event.listen(engine, "checkout", checkout)
     photo = {"image": ("b.jpg", (QUERIES / "Banana.jpg").read_bytes(), "image/jpeg")}
-    requests = [
-        ("GET", "/v1/images/1", {}),
-        ("GET", "/v1/products/Banana", {}),
-        ("GET", "/v1/products/Banana/similar?category=Apple", {}),
-        ("GET", "/v1/facets", {}),
-        ("GET", "/v1/ready", {}),
-        ("POST", "/v1/search?category=Apple", {"files": photo}),
-        ("POST", "/v1/classify", {"files": photo}),
+    requests: list[tuple[str, str, Any]] = [
+        ("GET", "/v1/images/1", None),
+        ("GET", "/v1/products/Banana", None),
+        ("GET", "/v1/products/Banana/similar?category=Apple", None),
+        ("GET", "/v1/facets", None),
+        ("GET", "/v1/ready", None),
+        ("POST", "/v1/search?category=Apple", photo),
+        ("POST", "/v1/classify", photo),
     ]
     try:
-        for method, path, options in requests:
+        for method, path, files in requests:
             current = path
-            assert client.request(method, path, **options).status_code == 200, path
+            assert client.request(method, path, files=files).status_code == 200, path
     finally:
         event.remove(engine, "checkout", checkout)
     assert offenders == []
