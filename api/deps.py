@@ -1,10 +1,12 @@
-"""Dependencies handed to routes: the service, parsed filters, result conversion."""
+"""Dependencies handed to routes: the service, parsed filters, k, parameter checks, results."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Form, Query, Request
+from fastapi.exceptions import RequestValidationError
 
 from api.errors import ProblemError
 from api.schemas import ProductResult
@@ -48,6 +50,81 @@ def get_filters(
 
 
 FiltersDep = Annotated[Filters, Depends(get_filters)]
+# The query parameters get_filters reads.
+FILTER_PARAMS = frozenset(
+    {"category", "material", "style", "min_price", "max_price", "in_stock", "attr"}
+)
+DEFAULT_K = 10
+
+
+def invalid(location: str, name: str, message: str, kind: str) -> RequestValidationError:
+    """A 422 validation-error problem, shaped like FastAPI's own."""
+    return RequestValidationError([{"loc": (location, name), "msg": message, "type": kind}])
+
+
+def limit_k(service: Service, k: int, location: str) -> int:
+    """`k`, checked against FACET_API__MAX_K (a setting, so not in the route's signature)."""
+    max_k = service.settings.api.max_k
+    if k > max_k:
+        raise invalid(location, "k", f"Input should be less than or equal to {max_k}", "le")
+    return k
+
+
+def get_query_k(
+    service: ServiceDep,
+    k: Annotated[int, Query(ge=1, description="How many results (at most FACET_API__MAX_K)")] = (
+        DEFAULT_K
+    ),
+) -> int:
+    return limit_k(service, k, "query")
+
+
+def get_form_or_query_k(
+    service: ServiceDep,
+    form_k: Annotated[
+        int | None, Form(alias="k", ge=1, description="How many results (or ?k=)")
+    ] = None,
+    query_k: Annotated[
+        int | None, Query(alias="k", ge=1, description="How many results (or the k field)")
+    ] = None,
+) -> int:
+    """`k` from the form or the query string, where a client would send it; both must agree."""
+    if form_k is not None and query_k is not None and form_k != query_k:
+        raise invalid("query", "k", f"k is {query_k} here but {form_k} in the form", "conflict")
+    if form_k is not None:
+        return limit_k(service, form_k, "body")
+    return limit_k(service, query_k if query_k is not None else DEFAULT_K, "query")
+
+
+QueryK = Annotated[int, Depends(get_query_k)]
+FormOrQueryK = Annotated[int, Depends(get_form_or_query_k)]
+
+
+def only_params(
+    *, query: frozenset[str], form: frozenset[str] = frozenset()
+) -> Callable[[Request], Awaitable[None]]:
+    """A dependency answering 422 for any query parameter or form field the route does not
+    read, so that a misplaced or misspelt one is never silently ignored."""
+
+    async def check(request: Request) -> None:
+        for name in request.query_params:
+            if name not in query:
+                raise invalid("query", name, _unknown(name, query, form, "form field"), "unknown")
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+            fields: Any = await request.form()  # parsed once already; Starlette caches it
+            for name in fields:
+                if name not in form:
+                    message = _unknown(name, form, query, "query parameter")
+                    raise invalid("body", name, message, "unknown")
+
+    return check
+
+
+def _unknown(name: str, here: frozenset[str], there: frozenset[str], other: str) -> str:
+    if name in there:
+        return f"{name!r} is not accepted here; send it as a {other}"
+    return f"unknown parameter {name!r} (accepted: {', '.join(sorted(here)) or 'none'})"
 
 
 def image_url(request: Request, image_id: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
 
@@ -15,6 +16,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+# "{sku:path}" is labelled "{sku}": the converter is routing detail, not part of the route's name.
+CONVERTER = re.compile(r"\{(\w+):\w+\}")
 STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -65,7 +68,7 @@ class Metrics:
             started = time.perf_counter()
             response = await call_next(request)
             route = request.scope.get("route")
-            name = getattr(route, "path", "unmatched")
+            name = CONVERTER.sub(r"{\1}", getattr(route, "path", "unmatched"))
             self.requests.labels(name, str(response.status_code)).inc()
             self.request_seconds.labels(name).observe(time.perf_counter() - started)
             return response

@@ -74,7 +74,15 @@ class DownloadSettings(BaseModel):
     retries: int = Field(default=3, ge=0, le=10)
     # First retry waits this long, each next one twice as long.
     backoff_s: float = Field(default=0.5, ge=0)
+    # Also the size limit of local image files.
     max_bytes: int = Field(default=20 * 2**20, ge=1)
+    # One URL's whole download, all tries and redirects together: a server trickling bytes
+    # (each within timeout_s) is cut off here.
+    deadline_s: float = Field(default=60.0, gt=0)
+    # Whether URLs may resolve to loopback, private or link-local addresses (checked at every
+    # redirect). True keeps local tests and intranet catalogues working; set it to false in
+    # production when dumps come from outside, so a dump cannot reach internal services.
+    allow_private_addresses: bool = True
 
 
 class IndexSettings(BaseModel):

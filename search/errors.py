@@ -47,3 +47,14 @@ class StaleBuild(FacetError):
 
 class PublishBusy(FacetError):
     """Another process held the publish lock for longer than this one may wait."""
+
+
+class UnsafeImageFile(FacetError):
+    """A local image path that is not a plain, bounded file (FIFO, device, /proc, too large...).
+
+    `reason` is "not-a-file" or "too-large".
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -13,7 +13,7 @@ from search.errors import IndexNotReady, UnknownProduct
 from search.faiss_api import faiss
 from search.filters import Filters, allowed_image_ids, searchable_images
 from search.index import FloatArray, IdArray, SearchHits, VectorIndex, rerank
-from search.models import Product, ProductImage
+from search.models import ImageStatus, Product, ProductImage
 from search.vectors import load_vectors
 
 # Filters allowing at most this many images are searched exactly over just those vectors.
@@ -206,7 +206,13 @@ class Searcher:
                 Product.currency,
             )
             .join(Product, Product.id == ProductImage.product_id)
-            .where(ProductImage.id.in_(list(best)), Product.deleted_at.is_(None))
+            # Only images that may appear in results: a removed or re-pointed image's stale
+            # vector can linger in the index until the next build, and must not match.
+            .where(
+                ProductImage.id.in_(list(best)),
+                ProductImage.status == ImageStatus.READY,
+                Product.deleted_at.is_(None),
+            )
         )
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()

@@ -54,7 +54,7 @@ def require_admin(service: ServiceDep, key: Annotated[str | None, Depends(api_ke
 AdminDep = Annotated[None, Depends(require_admin)]
 
 
-@router.put("/products/{sku}", response_model=ProductOut, status_code=200)
+@router.put("/products/{sku:path}", response_model=ProductOut, status_code=200)
 async def put_product(
     request: Request,
     response: Response,
@@ -107,7 +107,7 @@ async def put_product(
     return await get_product(request, service, fields.sku)
 
 
-@router.delete("/products/{sku}", status_code=204)
+@router.delete("/products/{sku:path}", status_code=204)
 async def remove_product(service: ServiceDep, _: AdminDep, sku: str) -> Response:
     """Soft-delete a product; it leaves search results at once."""
     service.live()

@@ -2,45 +2,37 @@
 
 from __future__ import annotations
 
-import mimetypes
-from urllib.parse import unquote, urlsplit
-
 from fastapi import APIRouter, Response
 from fastapi.responses import RedirectResponse
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServiceDep
 from api.errors import ProblemError
-from search.models import ImageStatus, ProductImage
+from search.served_images import find_served_image
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
+# Browsers must take the declared type, which comes from the decoded bytes, at its word.
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
 @router.get("/{image_id}", name="get_image", response_model=None)
 async def get_image(service: ServiceDep, image_id: int) -> Response:
-    """The catalogue image with this id (http(s) images redirect to their URL)."""
-    with service.engine.connect() as connection:
-        uri = connection.execute(
-            select(ProductImage.uri).where(
-                ProductImage.id == image_id, ProductImage.status != ImageStatus.REMOVED
-            )
-        ).scalar_one_or_none()
-    if uri is None:
+    """A ready image of an active product (http(s) images redirect to their URL).
+
+    Local files are served only from the folders the catalogue was ingested from, the uploads
+    folder and the download cache, and only while they hold the bytes that were embedded.
+    """
+    settings = service.settings
+    served = await run_in_threadpool(
+        find_served_image,
+        service.engine,
+        image_id,
+        own_folders=[settings.uploads_dir, settings.image_cache_dir],
+        max_bytes=settings.download.max_bytes,
+    )
+    if served is None:
         raise ProblemError(404, "unknown-image", "No such image", f"no image {image_id}")
-    if uri.startswith(("http://", "https://")):
-        return RedirectResponse(uri, status_code=307)
-    path = unquote(urlsplit(uri).path)
-    try:
-        data = await run_in_threadpool(_read, path)
-    except OSError:
-        raise ProblemError(
-            404, "unknown-image", "No such image", f"image {image_id} is not readable"
-        ) from None
-    media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-    return Response(data, media_type=media_type, headers={"Cache-Control": "max-age=3600"})
-
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
+    if served.url is not None:
+        return RedirectResponse(served.url, status_code=307, headers=NOSNIFF)
+    headers = {"Cache-Control": "max-age=3600", **NOSNIFF}
+    return Response(served.data, media_type=served.media_type, headers=headers)

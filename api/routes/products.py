@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import FiltersDep, ServiceDep, image_url, to_results
+from api.deps import (
+    FILTER_PARAMS,
+    FiltersDep,
+    QueryK,
+    ServiceDep,
+    image_url,
+    only_params,
+    to_results,
+)
 from api.schemas import ProductImageOut, ProductOut, SearchResponse, Timings
 from search.errors import UnknownProduct
 from search.models import ImageStatus, Product
@@ -17,7 +23,35 @@ from search.models import ImageStatus, Product
 router = APIRouter(prefix="/v1/products", tags=["products"])
 
 
-@router.get("/{sku}", response_model=ProductOut)
+# `{sku:path}`: SKUs may contain "/". Declared before the product route, which would otherwise
+# take ".../similar" as part of a SKU (so a SKU ending in "/similar" is only reachable by PUT
+# and DELETE).
+@router.get(
+    "/{sku:path}/similar",
+    response_model=SearchResponse,
+    dependencies=[Depends(only_params(query=FILTER_PARAMS | {"k"}))],
+)
+async def similar(
+    request: Request,
+    service: ServiceDep,
+    filters: FiltersDep,
+    sku: str,
+    k: QueryK,
+) -> SearchResponse:
+    """Products that look like this one, from stored vectors; never the product itself."""
+    live = service.live()
+    stages: dict[str, float] = {}
+    hits = await run_in_threadpool(live.searcher.similar, sku, k=k, filters=filters, stages=stages)
+    timings = Timings(
+        search_ms=round(stages.get("search", 0.0) * 1000, 3),
+        products_ms=round(stages.get("products", 0.0) * 1000, 3),
+    )
+    return SearchResponse(
+        results=to_results(request, hits), build_id=live.manifest.build_id, timings=timings
+    )
+
+
+@router.get("/{sku:path}", response_model=ProductOut)
 async def get_product(request: Request, service: ServiceDep, sku: str) -> ProductOut:
     """One active product with its images."""
 
@@ -53,25 +87,4 @@ async def get_product(request: Request, service: ServiceDep, sku: str) -> Produc
             for image in product.images
             if image.status != ImageStatus.REMOVED
         ],
-    )
-
-
-@router.get("/{sku}/similar", response_model=SearchResponse)
-async def similar(
-    request: Request,
-    service: ServiceDep,
-    filters: FiltersDep,
-    sku: str,
-    k: Annotated[int, Query(ge=1, le=100)] = 10,
-) -> SearchResponse:
-    """Products that look like this one, from stored vectors; never the product itself."""
-    live = service.live()
-    stages: dict[str, float] = {}
-    hits = await run_in_threadpool(live.searcher.similar, sku, k=k, filters=filters, stages=stages)
-    timings = Timings(
-        search_ms=round(stages.get("search", 0.0) * 1000, 3),
-        products_ms=round(stages.get("products", 0.0) * 1000, 3),
-    )
-    return SearchResponse(
-        results=to_results(request, hits), build_id=live.manifest.build_id, timings=timings
     )

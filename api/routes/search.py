@@ -7,10 +7,10 @@ from collections import defaultdict
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import FiltersDep, ServiceDep, to_results
+from api.deps import FILTER_PARAMS, FiltersDep, FormOrQueryK, ServiceDep, only_params, to_results
 from api.photos import embed_upload, prepare_upload, record_search_stages
 from api.schemas import Classification, LabelScore, SearchResponse, Timings
 from api.service import Live, Service
@@ -18,15 +18,20 @@ from api.service import Live, Service
 router = APIRouter(prefix="/v1", tags=["search"])
 Photo = Annotated[UploadFile, File(description="JPEG, PNG, WebP or GIF (first frame)")]
 CLASSIFIED_FIELDS = ("category", "material", "style")
+UPLOAD_FIELDS = frozenset({"image", "k"})
 
 
-@router.post("/search", response_model=SearchResponse)
+@router.post(
+    "/search",
+    response_model=SearchResponse,
+    dependencies=[Depends(only_params(query=FILTER_PARAMS | {"k"}, form=UPLOAD_FIELDS))],
+)
 async def search(
     request: Request,
     service: ServiceDep,
     filters: FiltersDep,
     image: Photo,
-    k: Annotated[int, Form(ge=1, le=100)] = 10,
+    k: FormOrQueryK,
 ) -> SearchResponse:
     """The catalogue products that look most like an uploaded photo, best first."""
     live = service.live()
@@ -42,12 +47,16 @@ async def search(
     )
 
 
-@router.post("/classify", response_model=Classification)
+@router.post(
+    "/classify",
+    response_model=Classification,
+    dependencies=[Depends(only_params(query=frozenset({"k"}), form=UPLOAD_FIELDS))],
+)
 async def classify(
     request: Request,
     service: ServiceDep,
     image: Photo,
-    k: Annotated[int, Form(ge=1, le=100)] = 10,
+    k: FormOrQueryK,
 ) -> Classification:
     """Category (and material, style) of a photo, with confidences: from the heads of a
     fine-tuned model when the index was built with one, else a similarity-weighted vote of the k

@@ -1,9 +1,9 @@
-"""Reading and decoding catalogue images in worker threads, ahead of the model, in order."""
+"""Reading and decoding catalogue images in worker threads, ahead of the model, as they complete."""
 
 from __future__ import annotations
 
 import hashlib
-from collections import deque
+import queue
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -76,25 +76,43 @@ class ImageLoader:
         self.decode_workers = decode_workers
 
     def load(self, jobs: Iterable[ImageJob], *, window: int = 128) -> Iterator[LoadResult]:
-        """Results in job order, with at most `window` images read ahead."""
+        """Results in the order they complete, with at most `window` images in flight.
+
+        Not in job order: a slow download or file holds one slot of the window, never the
+        results behind it. Every job gives exactly one result.
+        """
         fetch_pool = ThreadPoolExecutor(self.fetch_workers, thread_name_prefix="fetch")
         decode_pool = ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode")
+        done: queue.SimpleQueue[LoadResult | BaseException] = queue.SimpleQueue()
 
-        def fetch_then_decode(job: ImageJob) -> LoadResult | Future[LoadResult]:
-            fetched = self._fetch(job)
-            if isinstance(fetched, Failed | Unchanged):
-                return fetched
-            data, content_hash, signature = fetched
-            return decode_pool.submit(self._decode, job, data, content_hash, signature)
+        def hand_on(future: Future[LoadResult]) -> None:
+            if not future.cancelled():
+                error = future.exception()
+                done.put(error if error is not None else future.result())
 
-        in_flight: deque[Future[LoadResult | Future[LoadResult]]] = deque()
+        def fetch_then_decode(job: ImageJob) -> None:
+            try:
+                fetched = self._fetch(job)
+                if isinstance(fetched, Failed | Unchanged):
+                    done.put(fetched)
+                    return
+                data, content_hash, signature = fetched
+                decoding = decode_pool.submit(self._decode, job, data, content_hash, signature)
+                decoding.add_done_callback(hand_on)
+            except BaseException as error:  # a bug, not a bad image: re-raised to the caller
+                done.put(error)
+
+        in_flight = 0
         try:
             for job in jobs:
-                in_flight.append(fetch_pool.submit(fetch_then_decode, job))
-                if len(in_flight) >= window:
-                    yield _resolve(in_flight.popleft())
+                fetch_pool.submit(fetch_then_decode, job)
+                in_flight += 1
+                if in_flight >= window:
+                    yield _take(done)
+                    in_flight -= 1
             while in_flight:
-                yield _resolve(in_flight.popleft())
+                yield _take(done)
+                in_flight -= 1
         finally:
             # On an interrupt, drop what has not started; nothing of it was written anywhere.
             fetch_pool.shutdown(wait=False, cancel_futures=True)
@@ -124,6 +142,8 @@ class ImageLoader:
         return Loaded(job, content_hash, signature, width, height, pixels)
 
 
-def _resolve(future: Future[LoadResult | Future[LoadResult]]) -> LoadResult:
-    result = future.result()
-    return result.result() if isinstance(result, Future) else result
+def _take(done: queue.SimpleQueue[LoadResult | BaseException]) -> LoadResult:
+    result = done.get()
+    if isinstance(result, BaseException):
+        raise result
+    return result

@@ -90,9 +90,11 @@ def build(
             ImageFetcher(
                 cache_dir=settings.image_cache_dir,
                 timeout_s=download.timeout_s,
+                deadline_s=download.deadline_s,
                 retries=download.retries,
                 backoff_s=download.backoff_s,
                 max_bytes=download.max_bytes,
+                allow_private_addresses=download.allow_private_addresses,
             ) as fetcher,
             tqdm(unit="img", desc="embed", disable=not context.show_progress()) as bar,
         ):

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 from indexer.evaluation.evaluate import EvaluationReport
 from search.decoding import decode_image
 from search.errors import ImageDecodeError
-from search.files import file_path
+from search.files import file_path, is_url
 from search.models import ProductImage
 
 THUMBNAIL = 112
@@ -73,7 +73,7 @@ def _image_uris(engine: Engine, image_ids: set[int]) -> dict[int, str]:
 
 def _thumbnail(uri: str) -> str:
     """A small JPEG as a data URI, so the report is one file; remote images stay links."""
-    if uri.startswith(("http://", "https://")):
+    if is_url(uri):
         return html.escape(uri)
     try:
         image: Image.Image = decode_image(file_path(uri), draft_size=THUMBNAIL)

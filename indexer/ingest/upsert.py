@@ -140,7 +140,8 @@ def _record_run(connection: Connection, report: IngestReport, started: Any) -> i
     result = connection.execute(
         insert(IngestRun).returning(IngestRun.id),
         {
-            "source": report.source,
+            # Absolute: the service serves images from the folders of recorded dumps.
+            "source": str(Path(report.source).absolute()),
             "full": report.full,
             "started_at": started,
             "finished_at": utcnow(),

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from search.errors import FacetError
-from search.files import file_path
+from search.files import file_path, is_url
 from search.models import ImageStatus, Product, ProductImage
 
 PRODUCT_LABELS = ("sku", "category", "material", "style")
@@ -71,7 +71,7 @@ def collect_examples(engine: Engine, fields: list[str], extra: Path | None) -> l
     examples = [
         Example(file_path(uri), labels[sku])
         for sku, uri in images
-        if uri.startswith("file://") and labels.get(sku)
+        if not is_url(uri) and labels.get(sku)
     ]
     if extra is not None:
         examples += _extra_examples(extra, fields, labels)

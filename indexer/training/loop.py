@@ -108,7 +108,12 @@ class _Images(Dataset[tuple[torch.Tensor, dict[str, int]]]):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, int]]:
         example = self.examples[index]
         image = decode_image(example.path, draft_size=self.prep.decode_size)
-        pixels = self.augment(image) if self.train else self.plain(self.prep.prepare(image))
+        if self.train:
+            pixels = self.augment(image)
+        else:
+            # prepare() returns a read-only view of Pillow's buffer; torch wants to own a
+            # writable array (it warns otherwise), so the validation path gets a copy.
+            pixels = self.plain(np.array(self.prep.prepare(image)))
         targets = {
             name: classes.get(example.labels.get(name, ""), -100)  # -100: no label, ignored
             for name, classes in self.vocab.items()

@@ -104,11 +104,12 @@ def run(
     cache: Path,
     *,
     max_pixels: int = 10_000_000,
+    max_bytes: int = 40_000,
     **options: Any,
 ) -> EmbedReport:
     embedder.batch_size = options.pop("batch_size", 32)
     fetcher = ImageFetcher(
-        cache_dir=cache, timeout_s=5, retries=2, backoff_s=0.01, max_bytes=40_000
+        cache_dir=cache, timeout_s=5, retries=2, backoff_s=0.01, max_bytes=max_bytes
     )
     with fetcher:
         loader = ImageLoader(fetcher, embedder.preprocessing, max_pixels=max_pixels)
@@ -181,7 +182,7 @@ def test_vectors_match_embedding_the_files_directly(
         photo.save(tmp_path / f"{index}.jpg", quality=90)
     dump = write_csv(tmp_path / "c.csv", [{"sku": str(i), "images": f"{i}.jpg"} for i in range(3)])
     ingest_dump(engine, dump)
-    run(engine, embedder, tmp_path / "cache")
+    run(engine, embedder, tmp_path / "cache", max_bytes=2**20)
 
     _, stored = load_vectors(engine, embedder.backbone.identity)
     reference_embedder = Embedder(embedder.backbone, precision=Precision.FP32)
