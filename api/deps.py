@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -11,7 +12,13 @@ from fastapi.exceptions import RequestValidationError
 from api.errors import ProblemError
 from api.schemas import ProductResult
 from api.service import Service
-from search.filters import Filters, InvalidFilter, make_filters
+from search.filter_params import (
+    FILTER_NAMES,
+    FILTER_PARAMETERS,
+    Filters,
+    InvalidFilter,
+    filters_from,
+)
 from search.searcher import ProductHit
 
 
@@ -23,37 +30,39 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-def get_filters(
-    category: Annotated[str | None, Query(description="Only this category")] = None,
-    material: Annotated[str | None, Query(description="Only this material")] = None,
-    style: Annotated[str | None, Query(description="Only this style")] = None,
-    min_price: Annotated[float | None, Query(ge=0, description="Price at least")] = None,
-    max_price: Annotated[float | None, Query(ge=0, description="Price at most")] = None,
-    in_stock: Annotated[bool | None, Query(description="Only in (or out of) stock")] = None,
-    attr: Annotated[
-        list[str] | None, Query(description="Attribute equality KEY=VALUE, repeatable")
-    ] = None,
-) -> Filters:
-    """Filters from query parameters (for POST /v1/search too, next to the form fields)."""
-    try:
-        return make_filters(
-            category=category,
-            material=material,
-            style=style,
-            min_price=min_price,
-            max_price=max_price,
-            in_stock=in_stock,
-            attributes=attr,
+def _filters_dependency() -> Callable[..., Filters]:
+    """`get_filters`: one query parameter per `search.filter_params.FILTER_PARAMETERS` entry
+    (the CLI's options come from the same declaration)."""
+
+    def get_filters(**values: Any) -> Filters:
+        try:
+            return filters_from(values)
+        except InvalidFilter as error:
+            raise ProblemError(422, "validation-error", "Invalid request", str(error)) from None
+
+    parameters = [
+        inspect.Parameter(
+            parameter.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[
+                parameter.kind | None,
+                Query(ge=parameter.minimum, description=parameter.help),
+            ],
         )
-    except InvalidFilter as error:
-        raise ProblemError(422, "validation-error", "Invalid request", str(error)) from None
+        for parameter in FILTER_PARAMETERS
+    ]
+    get_filters.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        parameters, return_annotation=Filters
+    )
+    get_filters.__doc__ = "Filters from query parameters (on POST /v1/search too)."
+    return get_filters
 
 
+get_filters = _filters_dependency()
 FiltersDep = Annotated[Filters, Depends(get_filters)]
 # The query parameters get_filters reads.
-FILTER_PARAMS = frozenset(
-    {"category", "material", "style", "min_price", "max_price", "in_stock", "attr"}
-)
+FILTER_PARAMS = FILTER_NAMES
 DEFAULT_K = 10
 
 

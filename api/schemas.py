@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel
+
+from search.product import ProductFields
 
 
 class ProductResult(BaseModel):
@@ -40,18 +42,11 @@ class ProductImageOut(BaseModel):
     image_url: str
 
 
-class ProductOut(BaseModel):
-    sku: str
-    title: str | None
-    description: str | None
-    category: str | None
-    material: str | None
-    style: str | None
-    price: float | None
-    currency: str | None
-    in_stock: bool | None
-    attributes: dict[str, Any]
-    images: list[ProductImageOut]
+@dataclass(frozen=True, kw_only=True)
+class ProductOut(ProductFields):
+    """A product: every field of `search.product.ProductFields`, and its images."""
+
+    images: list[ProductImageOut] = field(default_factory=list)
 
 
 class Ready(BaseModel):

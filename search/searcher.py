@@ -11,7 +11,8 @@ from sqlalchemy import Engine, select
 
 from search.errors import IndexNotReady, UnknownProduct
 from search.faiss_api import faiss
-from search.filters import Filters, allowed_image_ids, searchable_images
+from search.filter_params import Filters
+from search.filters import allowed_image_ids, searchable_images
 from search.index import FloatArray, IdArray, SearchHits, VectorIndex, rerank
 from search.models import ImageStatus, Product, ProductImage
 from search.vectors import load_vectors

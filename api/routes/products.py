@@ -19,6 +19,7 @@ from api.deps import (
 from api.schemas import ProductImageOut, ProductOut, SearchResponse, Timings
 from search.errors import UnknownProduct
 from search.models import ImageStatus, Product
+from search.product import PRODUCT_FIELDS
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
 
@@ -67,16 +68,7 @@ async def get_product(request: Request, service: ServiceDep, sku: str) -> Produc
     if product is None:
         raise UnknownProduct(f"no active product with sku {sku!r}")
     return ProductOut(
-        sku=product.sku,
-        title=product.title,
-        description=product.description,
-        category=product.category,
-        material=product.material,
-        style=product.style,
-        price=product.price,
-        currency=product.currency,
-        in_stock=product.in_stock,
-        attributes=product.attributes,
+        **{name: getattr(product, name) for name in PRODUCT_FIELDS},
         images=[
             ProductImageOut(
                 image_id=image.id,

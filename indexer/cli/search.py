@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from indexer.cli.common import Context, JsonOption, app, fail, open_store, reports_errors
+from indexer.cli.filter_options import with_filter_options
+from search.filter_params import Filters
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -16,72 +18,28 @@ if TYPE_CHECKING:
     from search.builds import LoadedBuild
     from search.config import Settings
     from search.embed import Embedder
-    from search.filters import Filters
     from search.searcher import ProductHit, Searcher
 
 KOption = Annotated[int, typer.Option("--k", min=1, max=1000, help="Number of products.")]
-Category = Annotated[str | None, typer.Option(help="Only this category.")]
-Material = Annotated[str | None, typer.Option(help="Only this material.")]
-Style = Annotated[str | None, typer.Option(help="Only this style.")]
-MinPrice = Annotated[float | None, typer.Option(help="Price at least this.")]
-MaxPrice = Annotated[float | None, typer.Option(help="Price at most this.")]
-InStock = Annotated[
-    bool | None,
-    typer.Option("--in-stock/--out-of-stock", help="Only in-stock (or out-of-stock) products."),
-]
-Attribute = Annotated[
-    list[str] | None,
-    typer.Option("--attr", help="Attribute equality, KEY=VALUE (repeatable)."),
-]
-
-
-def parse_filters(
-    category: str | None,
-    material: str | None,
-    style: str | None,
-    min_price: float | None,
-    max_price: float | None,
-    in_stock: bool | None,
-    attributes: list[str] | None,
-) -> Filters:
-    from search.filters import InvalidFilter, make_filters
-
-    try:
-        return make_filters(
-            category=category,
-            material=material,
-            style=style,
-            min_price=min_price,
-            max_price=max_price,
-            in_stock=in_stock,
-            attributes=attributes,
-        )
-    except InvalidFilter as error:
-        raise fail(str(error)) from None
 
 
 @app.command()
 @reports_errors
+@with_filter_options
 def search(
     ctx: typer.Context,
     image: Annotated[Path, typer.Argument(help="A photo to search with.")],
     k: KOption = 10,
-    category: Category = None,
-    material: Material = None,
-    style: Style = None,
-    min_price: MinPrice = None,
-    max_price: MaxPrice = None,
-    in_stock: InStock = None,
-    attr: Attribute = None,
     nprobe: Annotated[int | None, typer.Option(min=1, help="Lists to visit.")] = None,
     as_json: JsonOption = False,
+    *,
+    filters: Filters,
 ) -> None:
     """Find the catalogue products that look most like a photo."""
     from search.decoding import decode_image
 
     context: Context = ctx.obj
     settings = context.settings
-    filters = parse_filters(category, material, style, min_price, max_price, in_stock, attr)
     try:
         data = image.read_bytes()
     except OSError as error:
@@ -193,23 +151,18 @@ def evaluate(
 
 @app.command()
 @reports_errors
+@with_filter_options
 def similar(
     ctx: typer.Context,
     sku: Annotated[str, typer.Argument(help="The product to find look-alikes of.")],
     k: KOption = 10,
-    category: Category = None,
-    material: Material = None,
-    style: Style = None,
-    min_price: MinPrice = None,
-    max_price: MaxPrice = None,
-    in_stock: InStock = None,
-    attr: Attribute = None,
     as_json: JsonOption = False,
+    *,
+    filters: Filters,
 ) -> None:
     """Products that look like this one (from stored vectors; nothing is re-embedded)."""
     context: Context = ctx.obj
     settings = context.settings
-    filters = parse_filters(category, material, style, min_price, max_price, in_stock, attr)
     with open_store(settings) as engine:
         _, searcher = open_searcher(settings, engine)
         hits = searcher.similar(sku, k=k, filters=filters)

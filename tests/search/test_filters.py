@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from search.filters import Filters, InvalidFilter, make_filters
+from search.filter_params import Filters, InvalidFilter, make_filters
 
 
 def test_filters_from_input() -> None:

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from search.filters import Filters
+from search.filter_params import Filters
 from search.index import VectorIndex
 from search.models import ImageStatus, Product, ProductImage
 from search.searcher import Searcher

@@ -24,7 +24,7 @@ from indexer.ingest.upsert import ingest_dump
 from search.builds import BuildStore
 from search.db import utcnow
 from search.errors import IndexNotReady, UnknownProduct
-from search.filters import Filters
+from search.filter_params import Filters
 from search.index_sync import catalog_ids, catalog_vectors, stored_dimensions
 from search.models import Embedding, ImageStatus, Product, ProductImage
 from search.revisions import next_vector_revision
