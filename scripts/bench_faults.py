@@ -14,6 +14,7 @@ soak_rss_growth (plus details). The exit status is 1 when anything was lost or f
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -45,8 +46,8 @@ log = logging.getLogger("bench_faults")
 
 
 def run_fuzz(*, quick: bool, home: Path) -> dict[str, Any]:
-    try:
-        from scripts.faults import fuzz  # written separately; optional until it lands
+    try:  # written separately; optional until it lands
+        fuzz = importlib.import_module("scripts.faults.fuzz")
     except ImportError as error:
         return {
             "fuzz_cases": None,
