@@ -106,7 +106,10 @@ def crash_ingest(home: Path, rounds: int, rng: random.Random, tally: Tally) -> N
     skus = [f"ing-{i:05d}" for i in range(DUMP_ROWS)]
     acknowledged: set[str] = set()
     committed_tag: str | None = None
-    for number in range(rounds):
+    killed_here = 0
+    for number in range(3 * rounds):  # runs that end before their kill moment do not count
+        if killed_here == rounds:
+            break
         tag = f"round-{number}"
         dump = write_dump(home / "dump.csv", skus, tag=tag, seed=number)
         process = start_facet(home, "ingest", str(home / "dump.csv"))
@@ -114,6 +117,7 @@ def crash_ingest(home: Path, rounds: int, rng: random.Random, tally: Tally) -> N
         where = f"ingest kill {number}"
         if killed:
             tally.kills += 1
+            killed_here += 1
         elif process.returncode == 0:
             acknowledged.update(dump)
             committed_tag = tag
@@ -142,7 +146,10 @@ def crash_build(home: Path, rounds: int, rng: random.Random, tally: Tally) -> No
     """A killed build leaves the previous build current; a finished one keeps every vector."""
     acknowledged: set[str] = set()
     built: set[str] = set()
-    for number in range(rounds):
+    killed_here = 0
+    for number in range(3 * rounds):  # runs that end before their kill moment do not count
+        if killed_here == rounds:
+            break
         skus = [f"bld-{number:02d}-{i}" for i in range(4)]
         dump = home / "dump.csv"
         write_dump(dump, skus, tag=f"round-{number}", seed=100 + number)
@@ -155,6 +162,7 @@ def crash_build(home: Path, rounds: int, rng: random.Random, tally: Tally) -> No
         where = f"build kill {number}"
         if killed:
             tally.kills += 1
+            killed_here += 1
         elif process.returncode == 0:
             built = set(acknowledged)
         else:
