@@ -43,10 +43,10 @@ def publish_one(store: BuildStore, seed: int) -> str:
         recall_at_10=1.0,
         catalog_revision=seed,
         created_at="2026-11-29T12:00:00",
-        derived_from=store.current_id(),
+        derived_from=None,
     )
-    store.publish(index, manifest)
-    return manifest.build_id
+    with store.locked():
+        return store.publish(index, manifest, parent=store.current_id()).build_id
 
 
 def main() -> None:

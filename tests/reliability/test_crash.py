@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from scripts.faults.common import REPO, child_env, facet, kill_at, start_facet, titles, write_dump
 from search.builds import BuildStore
 
@@ -79,11 +77,6 @@ def test_a_publisher_killed_mid_publish_leaves_a_whole_current_build(tmp_path: P
         _assert_every_build_loads(root)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug (issue 9, defect 3): publishers share .CURRENT.tmp and prune each "
-    "other's staging folders, with no publish lock",
-)
 def test_two_publishing_processes_both_succeed_and_current_loads(tmp_path: Path) -> None:
     root = tmp_path / "indexes"
     publishers = [_publisher(root, 12, seed=seed) for seed in (1, 2)]

@@ -57,11 +57,6 @@ def test_a_build_killed_while_publishing_leaves_a_loadable_current(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bugs (issue 9, defects 3 and 5): admin writes during `facet build` lose "
-    "acknowledged PUTs and the build's vectors",
-)
 def test_bench_faults_quick_loses_nothing(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "scripts/bench_faults.py", "--quick", "--json", "--keep", str(tmp_path)],
