@@ -38,3 +38,17 @@ def test_imports_follow_the_house_plan(package: str) -> None:
         if (imported := imported_packages(path)) - ALLOWED[package] - {package}
     }
     assert not wrong, wrong
+
+
+MAX_MODULE_LINES = 300
+
+
+def test_no_module_is_over_300_lines() -> None:
+    sources = [path for package in (*ALLOWED, "scripts") for path in (REPO / package).rglob("*.py")]
+    long = {
+        str(path.relative_to(REPO)): lines
+        for path in sources
+        if "versions" not in path.parts
+        and (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, long

@@ -21,14 +21,14 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
-from torchvision.transforms import v2
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from indexer.training.batches import make_loader, split_examples
 from indexer.training.data import Example
+from indexer.training.schedule import set_trainable, upper_blocks, warmup_cosine
 from search.backbones import Backbone
 from search.db import utcnow
-from search.decoding import decode_image
 from search.embed import Precision, resolve_precision
 from search.finetuned import ModelInfo, build_heads, save_model
 
@@ -75,52 +75,6 @@ class TrainReport:
     minutes: float = 0.0
 
 
-class _Images(Dataset[tuple[torch.Tensor, dict[str, int]]]):
-    def __init__(
-        self,
-        examples: list[Example],
-        vocab: dict[str, dict[str, int]],
-        backbone: Backbone,
-        train: bool,
-    ) -> None:
-        self.examples = examples
-        self.vocab = vocab
-        self.prep = backbone.preprocessing
-        size = self.prep.input_size
-        normalise = v2.Normalize(list(self.prep.mean), list(self.prep.std))
-        self.augment = v2.Compose(
-            [
-                v2.RandomResizedCrop(size, scale=(0.5, 1.0), antialias=True),
-                v2.RandomHorizontalFlip(),
-                v2.RandomApply([v2.RandomAffine(degrees=15, translate=(0.05, 0.05))], p=0.5),
-                v2.ColorJitter(0.2, 0.2, 0.2, 0.02),
-                v2.ToImage(),
-                v2.ToDtype(torch.float32, scale=True),
-                normalise,
-            ]
-        )
-        self.plain = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True), normalise])
-        self.train = train
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, int]]:
-        example = self.examples[index]
-        image = decode_image(example.path, draft_size=self.prep.decode_size)
-        if self.train:
-            pixels = self.augment(image)
-        else:
-            # prepare() returns a read-only view of Pillow's buffer; torch wants to own a
-            # writable array (it warns otherwise), so the validation path gets a copy.
-            pixels = self.plain(np.array(self.prep.prepare(image)))
-        targets = {
-            name: classes.get(example.labels.get(name, ""), -100)  # -100: no label, ignored
-            for name, classes in self.vocab.items()
-        }
-        return pixels, targets
-
-
 def train_model(
     backbone: Backbone,
     examples: list[Example],
@@ -151,15 +105,15 @@ def train_model(
     vocab = {
         label: {c: i for i, c in enumerate(classes)} for label, classes in vocabularies.items()
     }
-    train, validation = _split(examples, options)
+    train, validation = split_examples(examples, options)
     model = backbone.model
     heads = build_heads(backbone.dim, vocabularies, options.dropout)
     loaders = (
-        _loader(train, vocab, backbone, options, shuffle=True),
-        _loader(validation, vocab, backbone, options, shuffle=False),
+        make_loader(train, vocab, backbone, options, shuffle=True),
+        make_loader(validation, vocab, backbone, options, shuffle=False),
     )
     total_epochs = options.head_epochs + options.epochs
-    upper = _upper_blocks(model, options.unfrozen_blocks)
+    upper = upper_blocks(model, options.unfrozen_blocks)
     optimizer = torch.optim.AdamW(
         [
             {"params": heads.parameters(), "lr": options.head_lr},
@@ -173,7 +127,7 @@ def train_model(
 
     def start_schedule() -> torch.optim.lr_scheduler.LambdaLR:
         return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, _warmup_cosine(steps, options.warmup_fraction)
+            optimizer, warmup_cosine(steps, options.warmup_fraction)
         )
 
     report = TrainReport(name, len(train), len(validation))
@@ -196,7 +150,7 @@ def train_model(
     for epoch in range(start_epoch, total_epochs + 1):
         clock = time.perf_counter()
         phase = "heads" if epoch <= options.head_epochs else "fine-tune"
-        _set_trainable(model, upper, fine_tune=phase == "fine-tune")
+        set_trainable(model, upper, fine_tune=phase == "fine-tune")
         if phase == "fine-tune" and scheduler is None:
             scheduler = start_schedule()
         batches = tqdm(
@@ -253,65 +207,6 @@ def _seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def _split(examples: list[Example], options: TrainOptions) -> tuple[list[Example], list[Example]]:
-    rng = random.Random(options.seed)
-    shuffled = examples[:]
-    rng.shuffle(shuffled)
-    count = max(1, int(len(shuffled) * options.validation_fraction))
-    return shuffled[count:], shuffled[:count]
-
-
-def _loader(
-    examples: list[Example],
-    vocab: dict[str, dict[str, int]],
-    backbone: Backbone,
-    options: TrainOptions,
-    *,
-    shuffle: bool,
-) -> DataLoader[Any]:
-    generator = torch.Generator().manual_seed(options.seed)
-    return DataLoader(
-        _Images(examples, vocab, backbone, train=shuffle),
-        batch_size=options.batch_size,
-        shuffle=shuffle,
-        num_workers=options.workers,
-        generator=generator,
-        persistent_workers=options.workers > 0,
-    )
-
-
-def _upper_blocks(model: nn.Module, count: int) -> list[nn.Module]:
-    """The top `count` stages plus the final convolution: what the second phase trains."""
-    blocks = getattr(model, "blocks", None) or getattr(model, "layer4", None)
-    modules: list[nn.Module] = []
-    if isinstance(blocks, nn.Sequential):
-        modules += list(blocks)[-count:]
-    for tail in ("conv_head", "bn2"):
-        if isinstance(getattr(model, tail, None), nn.Module):
-            modules.append(getattr(model, tail))
-    return modules or [model]
-
-
-def _set_trainable(model: nn.Module, upper: list[nn.Module], *, fine_tune: bool) -> None:
-    model.requires_grad_(False)
-    model.eval()  # frozen batch-norm statistics: small batches would only add noise
-    if fine_tune:
-        for module in upper:
-            module.requires_grad_(True)
-
-
-def _warmup_cosine(steps: int, warmup_fraction: float) -> Callable[[int], float]:
-    warmup = max(1, int(steps * warmup_fraction))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, steps - warmup))
-        return 0.5 * (1 + math.cos(math.pi * progress))
-
-    return factor
 
 
 def _losses(

@@ -15,16 +15,18 @@ from typing import Any
 import httpx
 
 from scripts.faults.common import (
-    Server,
-    admin_headers,
     check_store,
     current_load_error,
     facet,
     prepare_home,
-    put_product,
-    search_skus,
     unique_image,
     write_dump,
+)
+from scripts.faults.server import (
+    Server,
+    admin_headers,
+    put_product,
+    search_skus,
 )
 
 log = logging.getLogger("faults.concurrency")

@@ -18,24 +18,26 @@ from typing import Any
 import httpx
 
 from scripts.faults.common import (
-    Server,
     StoreCheck,
     active_skus,
-    admin_headers,
     check_store,
     current_load_error,
     current_manifest,
     facet,
     kill_at,
     prepare_home,
-    put_product,
     query_photos,
-    search_skus,
     start_facet,
     titles,
     unembedded_skus,
     unique_image,
     write_dump,
+)
+from scripts.faults.server import (
+    Server,
+    admin_headers,
+    put_product,
+    search_skus,
 )
 
 log = logging.getLogger("faults.crash")

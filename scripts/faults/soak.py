@@ -15,13 +15,15 @@ from typing import Any
 import httpx
 
 from scripts.faults.common import (
-    Server,
-    admin_headers,
     catalogue_skus,
     prepare_home,
-    put_product,
     query_photos,
     unique_image,
+)
+from scripts.faults.server import (
+    Server,
+    admin_headers,
+    put_product,
 )
 
 log = logging.getLogger("faults.soak")

@@ -20,9 +20,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from indexer.build.embed_step import EmbedReport, embed_catalog
+from indexer.build.embed_step import embed_catalog
 from indexer.build.fetch import ImageFetcher
 from indexer.build.loader import ImageLoader
+from indexer.build.vector_writer import EmbedReport
 from indexer.cli import app
 from indexer.ingest.upsert import ingest_dump
 from search.backbones import Backbone, load_backbone

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import numpy as np
 from PIL import Image
 
+from indexer.training.batches import ImageDataset
 from indexer.training.data import Example
-from indexer.training.loop import _Images
 from search.preprocess import Preprocessing
 
 
@@ -18,7 +18,7 @@ def test_validation_images_convert_without_a_numpy_warning(tmp_path: Path) -> No
     path = tmp_path / "red.png"
     Image.fromarray(np.full((40, 60, 3), (200, 30, 40), dtype=np.uint8)).save(path)
     backbone = SimpleNamespace(preprocessing=Preprocessing(32, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)))
-    dataset = _Images(
+    dataset = ImageDataset(
         [Example(path, {"sku": "A"})],
         {"sku": {"A": 0}},
         backbone,  # type: ignore[arg-type]

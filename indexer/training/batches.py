@@ -1,0 +1,107 @@
+"""Training batches: the catalogue's examples as augmented, labelled tensors."""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
+
+from indexer.training.data import Example
+from search.backbones import Backbone
+from search.decoding import decode_image
+
+
+class LoaderOptions(Protocol):
+    """What the batches need of the training options."""
+
+    @property
+    def seed(self) -> int: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def workers(self) -> int: ...
+    @property
+    def validation_fraction(self) -> float: ...
+
+
+class ImageDataset(Dataset[tuple[torch.Tensor, dict[str, int]]]):
+    """Decoded, augmented (training) or plainly prepared (validation) images with their label
+    indices; -100 marks a missing label, which the loss ignores."""
+
+    def __init__(
+        self,
+        examples: list[Example],
+        vocab: dict[str, dict[str, int]],
+        backbone: Backbone,
+        train: bool,
+    ) -> None:
+        self.examples = examples
+        self.vocab = vocab
+        self.prep = backbone.preprocessing
+        size = self.prep.input_size
+        normalise = v2.Normalize(list(self.prep.mean), list(self.prep.std))
+        self.augment = v2.Compose(
+            [
+                v2.RandomResizedCrop(size, scale=(0.5, 1.0), antialias=True),
+                v2.RandomHorizontalFlip(),
+                v2.RandomApply([v2.RandomAffine(degrees=15, translate=(0.05, 0.05))], p=0.5),
+                v2.ColorJitter(0.2, 0.2, 0.2, 0.02),
+                v2.ToImage(),
+                v2.ToDtype(torch.float32, scale=True),
+                normalise,
+            ]
+        )
+        self.plain = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True), normalise])
+        self.train = train
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, int]]:
+        example = self.examples[index]
+        image = decode_image(example.path, draft_size=self.prep.decode_size)
+        if self.train:
+            pixels = self.augment(image)
+        else:
+            # prepare() returns a read-only view of Pillow's buffer; torch wants to own a
+            # writable array (it warns otherwise), so the validation path gets a copy.
+            pixels = self.plain(np.array(self.prep.prepare(image)))
+        targets = {
+            name: classes.get(example.labels.get(name, ""), -100)  # -100: no label, ignored
+            for name, classes in self.vocab.items()
+        }
+        return pixels, targets
+
+
+def split_examples(
+    examples: list[Example], options: LoaderOptions
+) -> tuple[list[Example], list[Example]]:
+    """(training, validation): a seeded shuffle, `validation_fraction` held out."""
+    rng = random.Random(options.seed)
+    shuffled = examples[:]
+    rng.shuffle(shuffled)
+    count = max(1, int(len(shuffled) * options.validation_fraction))
+    return shuffled[count:], shuffled[:count]
+
+
+def make_loader(
+    examples: list[Example],
+    vocab: dict[str, dict[str, int]],
+    backbone: Backbone,
+    options: LoaderOptions,
+    *,
+    shuffle: bool,
+) -> DataLoader[Any]:
+    generator = torch.Generator().manual_seed(options.seed)
+    return DataLoader(
+        ImageDataset(examples, vocab, backbone, train=shuffle),
+        batch_size=options.batch_size,
+        shuffle=shuffle,
+        num_workers=options.workers,
+        generator=generator,
+        persistent_workers=options.workers > 0,
+    )
