@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TypeVar
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from search.builds import BuildStore, Manifest
 from search.config import Precision, Settings
+from search.errors import FacetError
 from search.models import IngestRun
 from search.serving import EmbedderOptions, LiveIndex, Snapshot
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # The routes' name for a snapshot: what one request works with from start to end.
 Live = Snapshot
@@ -50,7 +54,15 @@ class Service:
         return self.index.reload()
 
     def try_load(self) -> None:
+        """Load the live index at start-up, then publish any change that was committed but not
+        published (a server killed between the two): verify is clean again without a repair."""
         self.index.try_load()
+        if not self.index.loaded:
+            return
+        try:
+            self.write(lambda _live: None)
+        except (FacetError, SQLAlchemyError) as error:
+            log.warning("could not publish pending changes at start-up: %s", error)
 
     def write(self, change: Callable[[Snapshot], T]) -> T:
         """Apply an admin change to the store and publish it (see `LiveIndex.write`)."""

@@ -126,6 +126,23 @@ def test_a_put_whose_publish_failed_is_completed_by_its_retry(
     assert_consistent(admin_settings)
 
 
+def test_a_restarted_server_publishes_a_change_committed_before_a_crash(
+    admin_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with TestClient(create_app(admin_settings), raise_server_exceptions=False) as client:
+        real_publish = BuildStore.publish
+
+        def crash(*args: object, **kwargs: object) -> object:
+            raise OSError("killed between the commit and the publish")
+
+        monkeypatch.setattr(BuildStore, "publish", crash)
+        client.put("/v1/products/Pending", headers=KEY, files=[("images", photo("Banana.jpg"))])
+        monkeypatch.setattr(BuildStore, "publish", real_publish)
+    with TestClient(create_app(admin_settings)) as client:
+        assert top_sku(client, "Banana.jpg") == "Pending"
+    assert_consistent(admin_settings)
+
+
 def test_an_admin_write_that_cannot_get_the_publish_lock_is_a_503(
     admin_settings: Settings,
 ) -> None:
