@@ -126,6 +126,17 @@ class Embedder:
         """Embed decoded RGB images (see `search.decoding.decode_image`)."""
         return self.embed_arrays([self.preprocessing.prepare(image) for image in images])
 
+    def embed_files(
+        self, sources: Sequence[bytes | Path], *, max_pixels: int
+    ) -> npt.NDArray[np.float32]:
+        """Embed encoded images (bytes or paths): decode, prepare, embed.
+
+        Raises:
+            ImageDecodeError: one of them is not a decodable image within `max_pixels`.
+        """
+        prepare = self.preprocessing.load
+        return self.embed_arrays([prepare(s, max_pixels=max_pixels).pixels for s in sources])
+
     def _embed_batch(self, arrays: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]:
         count = len(arrays)
         if self.compiled and count < self.batch_size:

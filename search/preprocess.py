@@ -5,11 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from PIL import Image
+
+from search.decoding import decode_image_with_size
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """An image ready for the model, and the size it was stored at."""
+
+    pixels: npt.NDArray[np.uint8]  # (input_size, input_size, 3)
+    width: int
+    height: int
 
 
 class ResizeMode(StrEnum):
@@ -50,6 +62,18 @@ class Preprocessing:
         )
         resized = image.resize((size, size), Image.Resampling.BILINEAR, box=box)
         return np.asarray(resized, dtype=np.uint8)
+
+    def load(self, source: bytes | Path, *, max_pixels: int) -> PreparedImage:
+        """Decode an encoded image (bytes, or a file) and prepare it: the one path from a file to
+        the model's input, for the catalogue, uploads, the CLI and evaluation alike.
+
+        Raises:
+            ImageDecodeError: not an image, corrupt, or over `max_pixels`.
+        """
+        image, width, height = decode_image_with_size(
+            source, max_pixels=max_pixels, draft_size=self.decode_size
+        )
+        return PreparedImage(self.prepare(image), width, height)
 
     @property
     def decode_size(self) -> int:

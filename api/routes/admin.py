@@ -22,7 +22,6 @@ from api.schemas import ProductOut
 from api.service import Live, Service
 from api.uploads import read_upload
 from search.db import utcnow, writer
-from search.decoding import decode_image_with_size
 from search.files import file_signature
 from search.product import ProductFields
 from search.products import EmbeddedImage, delete_product, upsert_product
@@ -148,12 +147,8 @@ def _store_and_embed(
     service: Service, live: Live, upload: UploadFile, data: bytes
 ) -> EmbeddedImage:
     embedder = live.embedder
-    image, width, height = decode_image_with_size(
-        data,
-        max_pixels=service.settings.embed.max_image_pixels,
-        draft_size=embedder.preprocessing.decode_size,
-    )
-    vector = embedder.embed_arrays([embedder.preprocessing.prepare(image)])[0]
+    prepared = embedder.preprocessing.load(data, max_pixels=service.settings.embed.max_image_pixels)
+    vector = embedder.embed_arrays([prepared.pixels])[0]
     digest = hashlib.sha256(data).hexdigest()
     extension = EXTENSIONS.get((upload.content_type or "").split(";")[0].strip(), "")
     path = service.settings.uploads_dir / digest[:2] / f"{digest}{extension}"
@@ -164,4 +159,6 @@ def _store_and_embed(
             out.write(data)
         os.replace(temporary, path)
     uri = Path(path).resolve().as_uri()
-    return EmbeddedImage(uri, digest, file_signature(uri), width, height, to_blob(vector))
+    return EmbeddedImage(
+        uri, digest, file_signature(uri), prepared.width, prepared.height, to_blob(vector)
+    )

@@ -12,7 +12,6 @@ import numpy as np
 import numpy.typing as npt
 
 from indexer.build.fetch import FetchError, ImageFetcher, file_signature, is_url
-from search.decoding import decode_image_with_size
 from search.errors import ImageDecodeError
 from search.preprocess import Preprocessing
 
@@ -133,13 +132,12 @@ class ImageLoader:
         self, job: ImageJob, data: bytes, content_hash: str, signature: str | None
     ) -> LoadResult:
         try:
-            image, width, height = decode_image_with_size(
-                data, max_pixels=self.max_pixels, draft_size=self.preprocessing.decode_size
-            )
+            prepared = self.preprocessing.load(data, max_pixels=self.max_pixels)
         except ImageDecodeError as error:
             return Failed(job, error.reason, str(error), signature)
-        pixels = self.preprocessing.prepare(image)
-        return Loaded(job, content_hash, signature, width, height, pixels)
+        return Loaded(
+            job, content_hash, signature, prepared.width, prepared.height, prepared.pixels
+        )
 
 
 def _take(done: queue.SimpleQueue[LoadResult | BaseException]) -> LoadResult:

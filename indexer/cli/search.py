@@ -36,8 +36,6 @@ def search(
     filters: Filters,
 ) -> None:
     """Find the catalogue products that look most like a photo."""
-    from search.decoding import decode_image
-
     context: Context = ctx.obj
     settings = context.settings
     try:
@@ -46,12 +44,7 @@ def search(
         raise fail(f"{image}: cannot read image: {error.strerror}") from None
     with open_store(settings) as engine:
         searcher, embedder = open_search(settings, engine)
-        prepared = decode_image(
-            data,
-            max_pixels=settings.embed.max_image_pixels,
-            draft_size=embedder.preprocessing.decode_size,
-        )
-        vector = embedder.embed_images([prepared])[0]
+        vector = embedder.embed_files([data], max_pixels=settings.embed.max_image_pixels)[0]
         hits = searcher.search(vector, k=k, filters=filters, nprobe=nprobe)
     print_hits(hits, as_json)
 

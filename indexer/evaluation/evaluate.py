@@ -17,7 +17,6 @@ from indexer.evaluation.metrics import (
     hit_at,
     reciprocal_rank,
 )
-from search.decoding import decode_image
 from search.embed import Embedder
 from search.errors import FacetError
 from search.models import Product
@@ -132,10 +131,7 @@ def evaluate(
     outcomes = []
     for query in queries:
         started = time.perf_counter()
-        image = decode_image(
-            query.image, max_pixels=max_pixels, draft_size=embedder.preprocessing.decode_size
-        )
-        vector = embedder.embed_images([image])[0]
+        vector = embedder.embed_files([query.image], max_pixels=max_pixels)[0]
         hits = searcher.search(vector, k=depth, nprobe=nprobe)
         seconds = time.perf_counter() - started
         results: list[dict[str, Any]] = []

@@ -8,8 +8,11 @@ import torch
 from PIL import Image
 
 from search.backbones import Backbone, load_backbone
+from search.decoding import decode_image
 from search.embed import Embedder, Precision, resolve_precision
+from search.errors import ImageDecodeError
 from search.preprocess import Preprocessing, ResizeMode
+from tests.conftest import SAMPLE_CATALOG
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +88,17 @@ def test_compiled_model_agrees_with_eager_on_partial_batches(lite0: Backbone) ->
     vectors = compiled.embed_images(images)  # one full batch of 4, then 1 padded to 4
     assert vectors.shape == (5, 1280)
     assert (vectors * expected).sum(axis=1).min() > 0.999
+
+
+def test_embed_files_decodes_and_prepares_like_the_catalogue(
+    lite0: Backbone,
+) -> None:
+    photo = SAMPLE_CATALOG.parent / "queries" / "Banana.jpg"
+    embedder = Embedder(lite0, precision=Precision.FP32)
+    from_path = embedder.embed_files([photo], max_pixels=50_000_000)
+    from_bytes = embedder.embed_files([photo.read_bytes()], max_pixels=50_000_000)
+    decoded = decode_image(photo, draft_size=lite0.preprocessing.decode_size)
+    assert np.array_equal(from_path, from_bytes)
+    assert np.allclose(from_path, embedder.embed_images([decoded]), atol=1e-6)
+    with pytest.raises(ImageDecodeError, match="pixels"):
+        embedder.embed_files([photo], max_pixels=100)
