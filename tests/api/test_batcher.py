@@ -51,21 +51,41 @@ def test_concurrent_requests_share_batches_and_get_their_own_vector() -> None:
     assert len(embedder.batches) <= 4
 
 
-def test_a_lone_request_waits_at_most_the_batch_window() -> None:
+def test_a_full_batch_goes_at_once_without_waiting_out_the_window() -> None:
     embedder = CountingEmbedder()
 
-    async def scenario() -> float:
-        batcher = MicroBatcher(max_batch=8, max_wait_ms=5, max_queue=4)
+    async def scenario() -> None:
+        # A window of a minute: only a full batch can make this finish within the timeout.
+        batcher = MicroBatcher(max_batch=2, max_wait_ms=60_000, max_queue=4)
         batcher.start()
         try:
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            await batcher.embed(embedder, np.zeros((2, 2, 3), np.uint8))  # type: ignore[arg-type]
-            return loop.time() - started
+            pixels = [np.zeros((2, 2, 3), np.uint8)] * 2
+            jobs = (batcher.embed(embedder, p) for p in pixels)  # type: ignore[arg-type]
+            await asyncio.wait_for(asyncio.gather(*jobs), timeout=10)
         finally:
             await batcher.stop()
 
-    assert run(scenario()) < 0.5 and embedder.batches == [1]
+    run(scenario())
+    assert embedder.batches == [2]
+
+
+def test_the_window_gathers_a_request_that_arrives_during_it() -> None:
+    embedder = CountingEmbedder()
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(max_batch=8, max_wait_ms=500, max_queue=4)
+        batcher.start()
+        try:
+            zero = np.zeros((2, 2, 3), np.uint8)
+            first = asyncio.ensure_future(batcher.embed(embedder, zero))  # type: ignore[arg-type]
+            await asyncio.sleep(0.05)  # well inside the window
+            await batcher.embed(embedder, zero)  # type: ignore[arg-type]
+            await first
+        finally:
+            await batcher.stop()
+
+    run(scenario())
+    assert embedder.batches == [2]  # without the window: [1, 1]
 
 
 def test_a_full_queue_answers_503_with_retry_after() -> None:

@@ -73,9 +73,15 @@ def test_bf16_agrees_with_fp32(lite0: Backbone) -> None:
     assert (fp32 @ fp32.T)[~np.eye(6, dtype=bool)].max() < cosines.min()
 
 
-def test_precision_auto_resolves_to_a_concrete_one() -> None:
-    assert resolve_precision(Precision.AUTO) in (Precision.BF16, Precision.FP32)
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_precision_auto_is_bf16_exactly_where_the_cpu_has_it(
+    native_bf16: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("search.embed.cpu_has_bf16", lambda: native_bf16)
+    expected = Precision.BF16 if native_bf16 else Precision.FP32
+    assert resolve_precision(Precision.AUTO) is expected
     assert resolve_precision(Precision.FP32) is Precision.FP32
+    assert resolve_precision(Precision.BF16) is Precision.BF16
 
 
 @pytest.mark.slow  # torch.compile takes about 30 s here
@@ -102,3 +108,28 @@ def test_embed_files_decodes_and_prepares_like_the_catalogue(
     assert np.allclose(from_path, embedder.embed_images([decoded]), atol=1e-6)
     with pytest.raises(ImageDecodeError, match="pixels"):
         embedder.embed_files([photo], max_pixels=100)
+
+
+def test_vectors_match_the_torchvision_reference_pipeline(lite0: Backbone) -> None:
+    """Our resize-into-the-crop and batch normalisation against torchvision's own transforms,
+    an independent reference: the vectors must agree, not just look plausible."""
+    from torchvision.transforms import v2
+
+    prep = lite0.preprocessing
+    reference = v2.Compose(
+        [
+            v2.Resize(prep.input_size, interpolation=v2.InterpolationMode.BILINEAR),
+            v2.CenterCrop(prep.input_size),
+            v2.PILToTensor(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(list(prep.mean), list(prep.std)),
+        ]
+    )
+    images = [scene.resize((640, 480)) for scene in scenes(3)]
+    embedder = Embedder(lite0, precision=Precision.FP32)
+    ours = embedder.embed_images(images)
+    with torch.inference_mode():
+        batch = torch.stack([reference(image) for image in images])
+        theirs = torch.nn.functional.normalize(lite0.model(batch), dim=1).numpy()
+    cosines = (ours * theirs).sum(axis=1)
+    assert cosines.min() > 0.999, cosines  # a wrong crop or normalisation gives 0.97-0.99

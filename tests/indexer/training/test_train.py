@@ -132,7 +132,8 @@ def test_a_label_with_one_class_is_refused(tmp_path: Path) -> None:
         ],
     )
     home = tmp_path / "home"
-    runner.invoke(app, ["--home", str(home), "ingest", str(dump)])
-    runner.invoke(app, ["--home", str(home), "build"])
+    for step in (["ingest", str(dump)], ["build"]):
+        result = runner.invoke(app, ["--home", str(home), *step])
+        assert result.exit_code == 0, result.output
     code, _, err = train(home, "--labels", "category")
     assert code == 1 and "1 class(es); 2 are needed" in err
