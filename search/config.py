@@ -6,6 +6,7 @@ explicit arguments.
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -98,11 +99,17 @@ class ApiSettings(BaseModel):
     # Uploads larger than this are refused with 413; reading stops at the limit.
     max_upload_bytes: int = Field(default=10 * 2**20, ge=1)
     max_k: int = Field(default=100, ge=1)
-    # Concurrent uploads share forward passes: up to batch_max images, those that queued while
-    # the previous batch ran (plus up to batch_wait_ms of waiting, 0 = none); beyond queue_max
-    # waiting images, 503 + Retry-After.
+    # Uploads to /v1/search and /v1/classify with more pixels are refused (422) before their
+    # pixels are decoded: queries need far fewer pixels than catalogue images (embed setting).
+    max_query_pixels: int = Field(default=16_000_000, ge=1)
+    # Uploads decoded at the same time (each holds up to a few bytes per stored pixel); more
+    # wait for a slot, and those waiting count towards queue_max with the embedding queue.
+    decode_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
     # Guards the admin endpoints (X-API-Key header); without it they answer 403.
     api_key: SecretStr | None = None
+    # Concurrent uploads share forward passes: up to batch_max images, those that queued while
+    # the previous batch ran (plus up to batch_wait_ms of waiting, 0 = none); beyond queue_max
+    # waiting images (waiting to be decoded or embedded), 503 + Retry-After.
     micro_batching: bool = True
     batch_max: int = Field(default=16, ge=1, le=256)
     batch_wait_ms: float = Field(default=0.0, ge=0)

@@ -23,7 +23,7 @@ from api.schemas import ProductOut
 from api.service import Service
 from api.uploads import read_upload
 from search.db import utcnow, writer
-from search.decoding import decode_image_with_size
+from search.decoding import UPLOAD_FORMATS, decode_image_with_size
 from search.files import file_signature
 from search.models import IngestRun
 from search.products import EmbeddedImage, ProductFields, delete_product, upsert_product
@@ -152,6 +152,7 @@ def _store_and_embed(service: Service, live: Any, upload: UploadFile, data: byte
         data,
         max_pixels=service.settings.embed.max_image_pixels,
         draft_size=embedder.preprocessing.decode_size,
+        formats=UPLOAD_FORMATS,
     )
     vector = embedder.embed_arrays([embedder.preprocessing.prepare(image)])[0]
     digest = hashlib.sha256(data).hexdigest()
