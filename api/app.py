@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await batcher.stop()
+            app.state.upload_gate.close()
             engine.dispose()
 
     app = FastAPI(

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 from api.errors import ProblemError
+
+T = TypeVar("T")
 
 
 class UploadGate:
@@ -25,6 +29,16 @@ class UploadGate:
         self.queued = queued
         self.waiting = 0
         self._free = asyncio.Semaphore(slots)
+        # Always the same few threads: each new thread that decodes a large image leaves a
+        # malloc arena holding its peak behind (the shared threadpool has 40 of them).
+        self._executor = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="decode")
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """Run `work` (decoding) on one of the gate's threads; call it while holding a slot."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:

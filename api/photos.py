@@ -28,7 +28,7 @@ async def prepare_upload(
     async with gate.slot():
         data = await read_upload(image, max_bytes=service.settings.api.max_upload_bytes)
         started = time.perf_counter()
-        pixels: Pixels = await run_in_threadpool(
+        pixels: Pixels = await gate.run(
             lambda: preprocessing.prepare(
                 decode_image(
                     data,
