@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.batcher import MicroBatcher
 from api.errors import install_error_handlers
+from api.gate import UploadGate
 from api.limits import BodyLimit
 from api.prometheus import Metrics
 from api.routes import admin, health, images, page, products, search
@@ -44,11 +45,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         metrics.queue_depth.set_function(lambda: batcher.depth)
         app.state.batcher = batcher if settings.api.micro_batching else None
+        app.state.upload_gate = UploadGate(
+            slots=settings.api.decode_concurrency,
+            max_waiting=settings.api.queue_max,
+            queued=lambda: batcher.depth,
+        )
         batcher.start()
         try:
             yield
         finally:
             await batcher.stop()
+            app.state.upload_gate.close()
             engine.dispose()
 
     app = FastAPI(

@@ -66,6 +66,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(request, error.status, error.slug, error.title, error.detail, **error.extra)
 
     async def on_domain(request: Request, error: Exception) -> JSONResponse:
+        if isinstance(error, ImageDecodeError):
+            if error.reason == "unsupported-format":  # sniffed from the bytes, not declared
+                title = "Unsupported media type"
+                return problem(request, 415, "unsupported-media-type", title, str(error))
+            title = "The image cannot be decoded"
+            detail = str(error)
+            return problem(request, 422, "undecodable-image", title, detail, reason=error.reason)
         for kind, status, slug, title in DOMAIN_ERRORS:
             if isinstance(error, kind):
                 headers_extra = {"retry_after": 5} if status == 503 else {}

@@ -17,7 +17,8 @@ class BodyLimit:
     """ASGI middleware: a body larger than `max_bytes` gets 413 and is not read any further.
 
     A declared Content-Length over the limit is refused before anything is read; a streamed body
-    is counted as it arrives and cut off at the limit.
+    (chunked, no Content-Length) is counted as it arrives and cut off at the limit, and whatever
+    the app makes of the cut-off body, the answer is the 413.
     """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
@@ -35,24 +36,35 @@ class BodyLimit:
             return
         received = 0
         started = False
+        too_large = False
+        replaced = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
+            if too_large:
+                raise _TooLarge
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    too_large = True
                     raise _TooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
+        async def guarded_send(message: Message) -> None:
+            nonlocal started, replaced
             if message["type"] == "http.response.start":
+                if too_large and not started:
+                    # The app caught our exception and answers on its own (FastAPI turns any
+                    # error while parsing a form into 400): that answer becomes the 413.
+                    replaced = True
+                    await self._refuse(scope, send)
                 started = True
-            await send(message)
+            if not replaced:
+                await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, guarded_send)
         except _TooLarge:
             if not started:
                 await self._refuse(scope, send)

@@ -8,11 +8,12 @@ from fastapi import Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from api.batcher import MicroBatcher, Pixels, Vector
+from api.gate import UploadGate
 from api.prometheus import Metrics
 from api.schemas import Timings
 from api.service import Live, Service
 from api.uploads import read_upload
-from search.decoding import decode_image
+from search.decoding import UPLOAD_FORMATS
 
 
 async def prepare_upload(
@@ -20,18 +21,19 @@ async def prepare_upload(
 ) -> Pixels:
     """The photo decoded and resized for the live snapshot's model; fills the decode timing."""
     metrics: Metrics = request.app.state.metrics
-    data = await read_upload(image, max_bytes=service.settings.api.max_upload_bytes)
+    gate: UploadGate = request.app.state.upload_gate
     preprocessing = live.embedder.preprocessing
-    started = time.perf_counter()
-    pixels: Pixels = await run_in_threadpool(
-        lambda: preprocessing.prepare(
-            decode_image(
-                data,
-                max_pixels=service.settings.embed.max_image_pixels,
-                draft_size=preprocessing.decode_size,
+    # The bytes are read only once a decoding slot is ours: waiting uploads stay in the
+    # (disk-spooled) form data, not in memory.
+    async with gate.slot():
+        data = await read_upload(image, max_bytes=service.settings.api.max_upload_bytes)
+        started = time.perf_counter()
+        prepared = await gate.run(
+            lambda: preprocessing.load(
+                data, max_pixels=service.settings.api.max_query_pixels, formats=UPLOAD_FORMATS
             )
         )
-    )
+        pixels: Pixels = prepared.pixels
     seconds = time.perf_counter() - started
     timings.decode_ms = round(seconds * 1000, 3)
     metrics.stage_seconds.labels("decode").observe(seconds)

@@ -6,6 +6,7 @@ explicit arguments.
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -117,11 +118,20 @@ class ApiSettings(BaseModel):
     # Admin writes wait at most this long for another writer (the database's write lock, the
     # index publish lock) before answering 503 with Retry-After.
     write_timeout_s: float = Field(default=10.0, gt=0)
+    # Uploads to /v1/search and /v1/classify with more pixels are refused (422) before their
+    # pixels are decoded: queries need far fewer pixels than catalogue images (embed setting).
+    max_query_pixels: int = Field(default=16_000_000, ge=1)
+    # Uploads decoded at the same time; each may hold about 250 MB at the query pixel limit, so
+    # the default is the core count capped at 4 (the model, not decoding, is the bottleneck).
+    # More wait for a slot, and those waiting count towards queue_max with the embedding queue.
+    decode_concurrency: int = Field(
+        default_factory=lambda: min(4, os.cpu_count() or 1), ge=1, le=256
+    )
     # Guards the admin endpoints (X-API-Key header); without it they answer 403.
     api_key: SecretStr | None = None
     # Concurrent uploads share forward passes: up to batch_max images, those that queued while
     # the previous batch ran (plus up to batch_wait_ms of waiting, 0 = none); beyond queue_max
-    # waiting images, 503 + Retry-After.
+    # waiting images (waiting to be decoded or embedded), 503 + Retry-After.
     micro_batching: bool = True
     batch_max: int = Field(default=16, ge=1, le=256)
     batch_wait_ms: float = Field(default=0.0, ge=0)

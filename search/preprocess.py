@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -63,15 +63,26 @@ class Preprocessing:
         resized = image.resize((size, size), Image.Resampling.BILINEAR, box=box)
         return np.asarray(resized, dtype=np.uint8)
 
-    def load(self, source: bytes | Path, *, max_pixels: int) -> PreparedImage:
+    def load(
+        self,
+        source: bytes | Path,
+        *,
+        max_pixels: int,
+        formats: Collection[str] | None = None,
+    ) -> PreparedImage:
         """Decode an encoded image (bytes, or a file) and prepare it: the one path from a file to
         the model's input, for the catalogue, uploads, the CLI and evaluation alike.
 
+        Args:
+            source: the encoded bytes, or a path to them.
+            max_pixels: larger images are refused before their pixels are decoded.
+            formats: Pillow format names allowed (uploads); None accepts any (the catalogue).
+
         Raises:
-            ImageDecodeError: not an image, corrupt, or over `max_pixels`.
+            ImageDecodeError: not an image, not an allowed format, corrupt, or too large.
         """
         image, width, height = decode_image_with_size(
-            source, max_pixels=max_pixels, draft_size=self.decode_size
+            source, max_pixels=max_pixels, draft_size=self.decode_size, formats=formats
         )
         return PreparedImage(self.prepare(image), width, height)
 

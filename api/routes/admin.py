@@ -22,6 +22,7 @@ from api.schemas import ProductOut
 from api.service import Live, Service
 from api.uploads import read_upload
 from search.db import utcnow, writer
+from search.decoding import UPLOAD_FORMATS
 from search.files import file_signature
 from search.product import ProductFields
 from search.products import EmbeddedImage, delete_product, upsert_product
@@ -147,7 +148,9 @@ def _store_and_embed(
     service: Service, live: Live, upload: UploadFile, data: bytes
 ) -> EmbeddedImage:
     embedder = live.embedder
-    prepared = embedder.preprocessing.load(data, max_pixels=service.settings.embed.max_image_pixels)
+    prepared = embedder.preprocessing.load(
+        data, max_pixels=service.settings.embed.max_image_pixels, formats=UPLOAD_FORMATS
+    )
     vector = embedder.embed_arrays([prepared.pixels])[0]
     digest = hashlib.sha256(data).hexdigest()
     extension = EXTENSIONS.get((upload.content_type or "").split(";")[0].strip(), "")
