@@ -71,6 +71,7 @@ def test_live_uvicorn_serves_the_api(live_server: str) -> None:
     assert response.json()["results"][0]["sku"] == "Zucchini"
 
 
+@pytest.mark.slow  # drives chromium
 def test_search_page_in_a_browser(live_server: str, tmp_path: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     if CHROMIUM is None:

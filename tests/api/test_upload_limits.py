@@ -104,18 +104,18 @@ def test_an_oversized_chunked_upload_is_413(client: TestClient) -> None:
 def test_decoding_is_bounded_and_a_full_wait_line_is_503(
     api_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from search import decoding
+    from search.preprocess import PreparedImage, Preprocessing
 
     release = threading.Event()
     entered = threading.Semaphore(0)
-    real_decode = decoding.decode_image
+    real_load = Preprocessing.load
 
-    def slow_decode(*args: object, **kwargs: object) -> Image.Image:
+    def slow_load(*args: object, **kwargs: object) -> PreparedImage:
         entered.release()
         release.wait(timeout=10)
-        return real_decode(*args, **kwargs)  # type: ignore[arg-type]
+        return real_load(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("api.photos.decode_image", slow_decode)
+    monkeypatch.setattr(Preprocessing, "load", slow_load)
     settings = with_api(api_settings, decode_concurrency=1, queue_max=1)
     with TestClient(create_app(settings)) as limited:
         answers: list[int] = []

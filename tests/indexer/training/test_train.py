@@ -53,6 +53,7 @@ def train(home: Path, *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+@pytest.mark.slow  # fine-tunes a real backbone
 def test_training_beats_chance_and_the_model_reloads(home: Path, tmp_path: Path) -> None:
     code, out, err = train(
         home, "--labels", "category", "--name", "stones", "--epochs", "1", "--head-epochs", "6",
@@ -98,6 +99,7 @@ def test_training_beats_chance_and_the_model_reloads(home: Path, tmp_path: Path)
     assert repaired.exit_code == 0 and json.loads(repaired.stdout)["repaired"] is None
 
 
+@pytest.mark.slow  # fine-tunes a real backbone
 def test_resume_continues_from_the_checkpoint(home: Path) -> None:
     args = ["--labels", "category", "--name", "resumed", "--batch-size", "8", "--json"]
     code, out, err = train(home, *args, "--epochs", "0", "--head-epochs", "1")
