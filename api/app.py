@@ -14,7 +14,7 @@ from api.errors import install_error_handlers
 from api.gate import UploadGate
 from api.limits import BodyLimit
 from api.prometheus import Metrics
-from api.routes import admin, health, images, page, products, search
+from api.routes import admin, facets, health, images, page, products, search
 from api.service import Service
 from migrations.runner import upgrade_database
 from search.config import Settings
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     metrics.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_upload_bytes + MULTIPART_OVERHEAD)
-    for module in (health, search, products, images, admin, page):
+    for module in (health, search, products, facets, images, admin, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
     return app

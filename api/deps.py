@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Form, Query, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.orm import Session
 
 from api.errors import ProblemError
 from api.schemas import ProductResult
@@ -28,6 +29,16 @@ def get_service(request: Request) -> Service:
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def get_session(service: ServiceDep) -> Iterator[Session]:
+    """A read session per request. A sync dependency: FastAPI opens and closes it in its thread
+    pool, and routes use it only inside `run_in_threadpool`, never on the event loop."""
+    with Session(service.engine) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def _filters_dependency() -> Callable[..., Filters]:

@@ -6,13 +6,14 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from search.builds import BuildStore, Manifest
 from search.config import Precision, Settings
 from search.errors import FacetError
-from search.models import IngestRun
+from search.reads import catalog_revision
 from search.serving import EmbedderOptions, LiveIndex, Snapshot
 
 T = TypeVar("T")
@@ -74,6 +75,5 @@ class Service:
         return result
 
     def _catalog_revision(self) -> int | None:
-        with self.engine.connect() as connection:
-            revision: int | None = connection.execute(select(func.max(IngestRun.id))).scalar()
-        return revision
+        with Session(self.engine) as session:
+            return catalog_revision(session)

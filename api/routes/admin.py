@@ -15,7 +15,7 @@ from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ServiceDep
+from api.deps import ServiceDep, SessionDep
 from api.errors import ProblemError
 from api.routes.products import get_product
 from api.schemas import ProductOut
@@ -59,6 +59,7 @@ async def put_product(
     request: Request,
     response: Response,
     service: ServiceDep,
+    session: SessionDep,
     _: AdminDep,
     sku: str,
     images: Annotated[list[UploadFile], File(description="One or more product images")],
@@ -104,7 +105,7 @@ async def put_product(
 
     created = await run_in_threadpool(service.write, change)
     response.status_code = 201 if created else 200
-    return await get_product(request, service, fields.sku)
+    return await get_product(request, session, fields.sku)
 
 
 @router.delete("/products/{sku:path}", status_code=204)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
@@ -12,14 +10,16 @@ from api.deps import (
     FiltersDep,
     QueryK,
     ServiceDep,
+    SessionDep,
     image_url,
     only_params,
     to_results,
 )
 from api.schemas import ProductImageOut, ProductOut, SearchResponse, Timings
 from search.errors import UnknownProduct
-from search.models import ImageStatus, Product
+from search.models import ImageStatus
 from search.product import PRODUCT_FIELDS
+from search.reads import active_product
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
 
@@ -53,18 +53,9 @@ async def similar(
 
 
 @router.get("/{sku:path}", response_model=ProductOut)
-async def get_product(request: Request, service: ServiceDep, sku: str) -> ProductOut:
+async def get_product(request: Request, session: SessionDep, sku: str) -> ProductOut:
     """One active product with its images."""
-
-    def read() -> Product | None:
-        with Session(service.engine) as session:
-            return session.scalars(
-                select(Product)
-                .where(Product.sku == sku, Product.deleted_at.is_(None))
-                .options(selectinload(Product.images))
-            ).first()
-
-    product = await run_in_threadpool(read)
+    product = await run_in_threadpool(active_product, session, sku)
     if product is None:
         raise UnknownProduct(f"no active product with sku {sku!r}")
     return ProductOut(
