@@ -36,8 +36,8 @@ def load_dataset(
 ) -> tuple[list[Path], list[int], list[Path], list[int]]:
     with (dataset / "classes.csv").open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    catalogue = [dataset / row["Iconic Image Path (str)"].lstrip("/") for row in rows]
-    catalogue_ids = [int(row["Class ID (int)"]) for row in rows]
+    catalog = [dataset / row["Iconic Image Path (str)"].lstrip("/") for row in rows]
+    catalog_ids = [int(row["Class ID (int)"]) for row in rows]
     queries, query_ids = [], []
     with (dataset / "test.txt").open(encoding="utf-8") as handle:
         for line in handle:
@@ -48,7 +48,7 @@ def load_dataset(
     if limit:
         step = max(1, len(queries) // limit)
         queries, query_ids = queries[::step][:limit], query_ids[::step][:limit]
-    return catalogue, catalogue_ids, queries, query_ids
+    return catalog, catalog_ids, queries, query_ids
 
 
 def embed(embedder: Embedder, paths: list[Path]) -> np.ndarray:
@@ -69,17 +69,17 @@ def main() -> None:
             f"bench_preprocess: needs the Grocery Store Dataset (--dataset), not at {args.dataset}"
         )
 
-    catalogue, catalogue_ids, queries, query_ids = load_dataset(args.dataset, args.limit)
+    catalog, catalog_ids, queries, query_ids = load_dataset(args.dataset, args.limit)
     embedder = Embedder(load_backbone(args.backbone))
     base = embedder.preprocessing
     expected = np.array(query_ids)
     figures: dict[str, object] = {"backbone": args.backbone, "queries": len(queries)}
-    print(f"{len(queries)} Grocery test photos against {len(catalogue)} catalogue images")
+    print(f"{len(queries)} Grocery test photos against {len(catalog)} catalogue images")
     print(f"{'resize':<10}{'Recall@1':>10}{'Recall@5':>10}")
     for mode in (ResizeMode.CROP, ResizeMode.SQUASH):
         embedder.preprocessing = replace(base, resize=mode)
-        scores = embed(embedder, queries) @ embed(embedder, catalogue).T
-        ranked = np.array(catalogue_ids)[np.argsort(-scores, axis=1)]
+        scores = embed(embedder, queries) @ embed(embedder, catalog).T
+        ranked = np.array(catalog_ids)[np.argsort(-scores, axis=1)]
         recall_1 = float((ranked[:, 0] == expected).mean())
         recall_5 = float((ranked[:, :5] == expected[:, None]).any(axis=1).mean())
         figures[f"recall_at_1_{mode.value}"] = round(recall_1, 4)

@@ -119,7 +119,7 @@ def evaluate(
         EvaluationError: an unknown SKU or label field.
     """
     depth = max(k, 10)
-    labels = _catalogue_labels(engine, label_field)
+    labels = _catalog_labels(engine, label_field)
     if label_field is None:
         unknown = sorted({q.expected for q in queries} - set(labels))
         if unknown:
@@ -194,7 +194,7 @@ def _mean(values: Any) -> float:
     return round(float(np.mean(items)), 4) if items else 0.0
 
 
-def _catalogue_labels(engine: Engine, label_field: str | None) -> dict[str, str]:
+def _catalog_labels(engine: Engine, label_field: str | None) -> dict[str, str]:
     """SKU -> the value that decides relevance, for every active product that has one."""
     if label_field is None:
         column: Any = Product.sku

@@ -99,7 +99,7 @@ def query_photos() -> list[bytes]:
     return [path.read_bytes() for path in sorted(QUERIES.glob("*.jpg"))]
 
 
-def catalogue_skus() -> list[str]:
+def catalog_skus() -> list[str]:
     with CATALOG.open(encoding="utf-8", newline="") as handle:
         return [row["sku"] for row in csv.DictReader(handle)]
 

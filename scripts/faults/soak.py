@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from scripts.faults.common import (
-    catalogue_skus,
+    catalog_skus,
     prepare_home,
     query_photos,
     unique_image,
@@ -108,7 +108,7 @@ def _worker(url: str, number: int, deadline: float, traffic: Traffic) -> None:
     every request has one right answer (no 404 is expected)."""
     rng = random.Random(SEED * 100 + number)
     photos = query_photos()
-    skus = catalogue_skus()
+    skus = catalog_skus()
     own = [f"soak-{number}-{j}" for j in range(3)]
     present: set[str] = set()
     operations, weights = zip(*MIX.items(), strict=True)

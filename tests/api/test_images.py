@@ -109,7 +109,7 @@ def test_failed_images_are_never_served(client: TestClient, settings: Settings) 
         assert_not_served(client, ids[sku][0])
 
 
-def test_files_outside_the_catalogue_folders_are_not_served(
+def test_files_outside_the_catalog_folders_are_not_served(
     client: TestClient, settings: Settings
 ) -> None:
     ids = image_ids(settings)

@@ -96,7 +96,7 @@ def test_compiled_model_agrees_with_eager_on_partial_batches(lite0: Backbone) ->
     assert (vectors * expected).sum(axis=1).min() > 0.999
 
 
-def test_embed_files_decodes_and_prepares_like_the_catalogue(
+def test_embed_files_decodes_and_prepares_like_the_catalog(
     lite0: Backbone,
 ) -> None:
     photo = SAMPLE_CATALOG.parent / "queries" / "Banana.jpg"

@@ -124,7 +124,7 @@ def statuses(engine: Engine) -> dict[str, tuple[str, str | None]]:
 
 
 @pytest.fixture
-def catalogue(tmp_path: Path, server: Server) -> Path:
+def catalog(tmp_path: Path, server: Server) -> Path:
     """Products whose images cover every way an image can be good or bad."""
     folder = tmp_path / "dump"
     (folder / "img").mkdir(parents=True)
@@ -147,9 +147,9 @@ def catalogue(tmp_path: Path, server: Server) -> Path:
 
 
 def test_embeds_good_images_and_records_why_bad_ones_failed(
-    engine: Engine, embedder: Embedder, catalogue: Path, tmp_path: Path, server: Server
+    engine: Engine, embedder: Embedder, catalog: Path, tmp_path: Path, server: Server
 ) -> None:
-    ingest_dump(engine, catalogue)
+    ingest_dump(engine, catalog)
     report = run(engine, embedder, tmp_path / "cache", batch_size=3)
 
     assert report.images == 13 and report.embedded == 6 and report.skipped == 0
@@ -193,9 +193,9 @@ def test_vectors_match_embedding_the_files_directly(
 
 
 def test_a_second_run_skips_what_did_not_change(
-    engine: Engine, embedder: Embedder, catalogue: Path, tmp_path: Path, server: Server
+    engine: Engine, embedder: Embedder, catalog: Path, tmp_path: Path, server: Server
 ) -> None:
-    ingest_dump(engine, catalogue)
+    ingest_dump(engine, catalog)
     run(engine, embedder, tmp_path / "cache")
     downloads = sum(server.hits.values())
 
@@ -207,19 +207,19 @@ def test_a_second_run_skips_what_did_not_change(
     # run); the rest came from the cache or was skipped.
     assert sum(server.hits.values()) - downloads == 2
 
-    image = catalogue.parent / "img" / "1.jpg"
+    image = catalog.parent / "img" / "1.jpg"
     os.utime(image, (1, 1))  # touched, same bytes: read again, not re-embedded
-    (catalogue.parent / "img" / "2.jpg").write_bytes(jpeg(42))  # new content: re-embedded
-    (catalogue.parent / "img" / "empty.jpg").write_bytes(jpeg(43))  # fixed: now embedded
+    (catalog.parent / "img" / "2.jpg").write_bytes(jpeg(42))  # new content: re-embedded
+    (catalog.parent / "img" / "empty.jpg").write_bytes(jpeg(43))  # fixed: now embedded
     third = run(engine, embedder, tmp_path / "cache")
     assert (third.embedded, third.unchanged) == (2, 1)
     assert statuses(engine)["empty.jpg"] == ("ready", None)
 
 
 def test_retry_failed_reads_failed_files_again(
-    engine: Engine, embedder: Embedder, catalogue: Path, tmp_path: Path
+    engine: Engine, embedder: Embedder, catalog: Path, tmp_path: Path
 ) -> None:
-    ingest_dump(engine, catalogue)
+    ingest_dump(engine, catalog)
     run(engine, embedder, tmp_path / "cache")
     report = run(engine, embedder, tmp_path / "cache", retry_failed=True)
     assert sum(report.failed.values()) == 7 and report.skipped == 6

@@ -177,13 +177,13 @@ def test_filters_return_the_true_filtered_top_k(
     filters: Filters,
     expected: Any,
 ) -> None:
-    catalogue = rows(60)
-    ingest_dump(engine, write_csv(tmp_path / "c.csv", catalogue))
+    catalog = rows(60)
+    ingest_dump(engine, write_csv(tmp_path / "c.csv", catalog))
     embed_all(engine)
     index(engine, store)
     query = direction("ring", 999)  # far from necklaces: post-filtering would find none
     hits = searcher_factory().search(query, k=5, filters=filters)
-    allowed = {row["sku"] for row in catalogue if expected(row)}
+    allowed = {row["sku"] for row in catalog if expected(row)}
     assert hits and {hit.sku for hit in hits} <= allowed
     # Brute force over the allowed products' images gives the same products.
     with Session(engine) as session:
@@ -228,15 +228,15 @@ def test_similar_items_come_from_stored_vectors_and_exclude_the_product(
 def test_updates_add_remove_and_replace_without_retraining(
     engine: Engine, store: BuildStore, tmp_path: Path, searcher_factory: Any
 ) -> None:
-    catalogue = rows(60)
-    ingest_dump(engine, write_csv(tmp_path / "1.csv", catalogue))
+    catalog = rows(60)
+    ingest_dump(engine, write_csv(tmp_path / "1.csv", catalog))
     embed_all(engine)
     first = index(engine, store)
 
     # S000 leaves, S001 gets a third image, a new product arrives, S002's vectors change.
-    changed = [row for row in catalogue if row["sku"] != "S000"]
+    changed = [row for row in catalog if row["sku"] != "S000"]
     changed[0] = {**changed[0], "images": "1a.jpg|1b.jpg|1c.jpg"}
-    changed.append({**catalogue[3], "sku": "NEW", "images": "new.jpg"})
+    changed.append({**catalog[3], "sku": "NEW", "images": "new.jpg"})
     ingest_dump(engine, write_csv(tmp_path / "2.csv", changed), full=True)
     with Session(engine) as session:
         session.execute(
@@ -260,7 +260,7 @@ def test_updates_add_remove_and_replace_without_retraining(
     assert verify_index(engine, store, backbone=MODEL).ok
 
 
-def test_retrains_when_the_catalogue_doubles_or_when_asked(
+def test_retrains_when_the_catalog_doubles_or_when_asked(
     engine: Engine, store: BuildStore, tmp_path: Path
 ) -> None:
     ingest_dump(engine, write_csv(tmp_path / "1.csv", rows(50)))  # 100 images: 2 lists
@@ -280,8 +280,8 @@ def test_retrains_when_the_catalogue_doubles_or_when_asked(
 def test_verify_finds_and_repair_fixes_differences(
     engine: Engine, store: BuildStore, tmp_path: Path
 ) -> None:
-    catalogue = rows(30)
-    ingest_dump(engine, write_csv(tmp_path / "1.csv", catalogue))
+    catalog = rows(30)
+    ingest_dump(engine, write_csv(tmp_path / "1.csv", catalog))
     embed_all(engine)
     index(engine, store)
     assert verify_index(engine, store, backbone=MODEL, dim=DIM).ok
@@ -289,7 +289,7 @@ def test_verify_finds_and_repair_fixes_differences(
         assert stored_dimensions(connection, MODEL) == {DIM}
         assert list(catalog_ids(connection, MODEL)) == list(catalog_vectors(engine, MODEL)[0])
 
-    ingest_dump(engine, write_csv(tmp_path / "2.csv", catalogue[1:] + rows(1, sku="X")), full=True)
+    ingest_dump(engine, write_csv(tmp_path / "2.csv", catalog[1:] + rows(1, sku="X")), full=True)
     embed_all(engine)
     report = verify_index(engine, store, backbone=MODEL, dim=DIM)
     assert (report.missing, report.stale, report.outdated) == (2, 2, 0)
@@ -299,7 +299,7 @@ def test_verify_finds_and_repair_fixes_differences(
     assert verify_index(engine, store, backbone=MODEL, dim=DIM).ok
 
 
-def test_the_sample_catalogue_is_searchable_from_the_command_line(tmp_path: Path) -> None:
+def test_the_sample_catalog_is_searchable_from_the_command_line(tmp_path: Path) -> None:
     runner = CliRunner()
     home = ["--home", str(tmp_path)]
     assert runner.invoke(app, [*home, "ingest", str(SAMPLE_CATALOG)]).exit_code == 0

@@ -40,7 +40,7 @@ def test_help_lists_every_command() -> None:
         assert command in result.stdout
 
 
-def test_ingest_the_sample_catalogue(tmp_path: Path) -> None:
+def test_ingest_the_sample_catalog(tmp_path: Path) -> None:
     code, out, _ = facet(tmp_path, "ingest", str(SAMPLE_CATALOG))
     assert code == 0, out
     assert re.search(r"inserted +81\n", out) and re.search(r"rejected +0\n", out)

@@ -25,7 +25,7 @@ def one_error_line(stderr: str) -> str:
     return lines[0]
 
 
-def catalogue(path: Path, count: int, first: str | None = None) -> Path:
+def catalog(path: Path, count: int, first: str | None = None) -> Path:
     lines = [f"P{i},Ring {i},10,p{i}.jpg\n" for i in range(count)]
     if first is not None:
         lines[1] = first
@@ -41,9 +41,9 @@ def products(home: Path) -> dict[str, int]:
 
 
 def test_a_stray_quote_makes_full_delete_nothing_and_exit_non_zero(tmp_path: Path) -> None:
-    code, _, _ = facet(tmp_path, "ingest", str(catalogue(tmp_path / "1.csv", 1000)))
+    code, _, _ = facet(tmp_path, "ingest", str(catalog(tmp_path / "1.csv", 1000)))
     assert code == 0
-    typo = catalogue(tmp_path / "2.csv", 1000, first='A,"Ring 12 inch,10,x.jpg\n')
+    typo = catalog(tmp_path / "2.csv", 1000, first='A,"Ring 12 inch,10,x.jpg\n')
 
     code, out, err = facet(tmp_path, "ingest", "--full", "--json", str(typo))
 
@@ -57,7 +57,7 @@ def test_a_stray_quote_makes_full_delete_nothing_and_exit_non_zero(tmp_path: Pat
 
 
 def test_a_damaged_dump_without_full_keeps_its_rows_and_exits_non_zero(tmp_path: Path) -> None:
-    dump = catalogue(tmp_path / "1.csv", 5, first='P1,"Ring,10,x.jpg\n')
+    dump = catalog(tmp_path / "1.csv", 5, first='P1,"Ring,10,x.jpg\n')
     code, out, err = facet(tmp_path, "ingest", str(dump))
     assert code == 1
     assert "damaged dump" in one_error_line(err)
@@ -66,8 +66,8 @@ def test_a_damaged_dump_without_full_keeps_its_rows_and_exits_non_zero(tmp_path:
 
 
 def test_full_refuses_a_mass_deletion_unless_max_delete_allows_it(tmp_path: Path) -> None:
-    facet(tmp_path, "ingest", str(catalogue(tmp_path / "1.csv", 10)))
-    smaller = catalogue(tmp_path / "2.csv", 7)
+    facet(tmp_path, "ingest", str(catalog(tmp_path / "1.csv", 10)))
+    smaller = catalog(tmp_path / "2.csv", 7)
 
     code, out, err = facet(tmp_path, "ingest", "--full", str(smaller))
     assert code == 1 and out == ""
@@ -87,10 +87,10 @@ def test_full_refuses_a_mass_deletion_unless_max_delete_allows_it(tmp_path: Path
 def test_the_delete_limit_comes_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    facet(tmp_path, "ingest", str(catalogue(tmp_path / "1.csv", 4)))
+    facet(tmp_path, "ingest", str(catalog(tmp_path / "1.csv", 4)))
     monkeypatch.setenv("FACET_INGEST__MAX_DELETE_PCT", "50")
     code, out, _ = facet(
-        tmp_path, "ingest", "--full", "--json", str(catalogue(tmp_path / "2.csv", 2))
+        tmp_path, "ingest", "--full", "--json", str(catalog(tmp_path / "2.csv", 2))
     )
     assert code == 0 and json.loads(out)["deleted"] == 2
 

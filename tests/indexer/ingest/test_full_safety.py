@@ -18,12 +18,12 @@ from tests.conftest import write_csv
 HEADER = "sku,title,price,images\n"
 
 
-def catalogue_line(i: int, price: int = 10) -> str:
+def catalog_line(i: int, price: int = 10) -> str:
     return f"P{i},Ring {i},{price},p{i}.jpg\n"
 
 
-def write_catalogue(path: Path, count: int, *, replace: dict[int, str] | None = None) -> Path:
-    lines = [(replace or {}).get(i, catalogue_line(i)) for i in range(count)]
+def write_catalog(path: Path, count: int, *, replace: dict[int, str] | None = None) -> Path:
+    lines = [(replace or {}).get(i, catalog_line(i)) for i in range(count)]
     path.write_text(HEADER + "".join(lines), encoding="utf-8")
     return path
 
@@ -45,11 +45,11 @@ def runs(engine: Engine) -> int:
 
 def test_a_stray_quote_in_a_full_dump_deletes_nothing(engine: Engine, tmp_path: Path) -> None:
     # The issue's reproduction: one typo used to soft-delete 999 of 1,000 products.
-    ingest_dump(engine, write_catalogue(tmp_path / "1.csv", 1000))
-    typo = write_catalogue(
+    ingest_dump(engine, write_catalog(tmp_path / "1.csv", 1000))
+    typo = write_catalog(
         tmp_path / "2.csv",
         1000,
-        replace={0: catalogue_line(0, 11), 1: 'A,"Ring 12 inch,10,x.jpg\n'},
+        replace={0: catalog_line(0, 11), 1: 'A,"Ring 12 inch,10,x.jpg\n'},
     )
 
     report = ingest_dump(engine, typo, full=True)
@@ -67,8 +67,8 @@ def test_a_stray_quote_in_a_full_dump_deletes_nothing(engine: Engine, tmp_path: 
 def test_a_rejected_row_without_a_readable_sku_stops_full_deletion(
     engine: Engine, tmp_path: Path, bad_row: str
 ) -> None:
-    ingest_dump(engine, write_catalogue(tmp_path / "1.csv", 10))
-    dump = write_catalogue(tmp_path / "2.csv", 8, replace={1: bad_row, 2: catalogue_line(2, 12)})
+    ingest_dump(engine, write_catalog(tmp_path / "1.csv", 10))
+    dump = write_catalog(tmp_path / "2.csv", 8, replace={1: bad_row, 2: catalog_line(2, 12)})
 
     report = ingest_dump(engine, dump, full=True)
 
@@ -78,16 +78,16 @@ def test_a_rejected_row_without_a_readable_sku_stops_full_deletion(
 
 
 def test_rejected_rows_with_a_sku_still_allow_full_deletion(engine: Engine, tmp_path: Path) -> None:
-    ingest_dump(engine, write_catalogue(tmp_path / "1.csv", 10))
-    dump = write_catalogue(tmp_path / "2.csv", 9, replace={1: "P1,Ring,oops,x.jpg\n"})
+    ingest_dump(engine, write_catalog(tmp_path / "1.csv", 10))
+    dump = write_catalog(tmp_path / "2.csv", 9, replace={1: "P1,Ring,oops,x.jpg\n"})
     report = ingest_dump(engine, dump, full=True, max_delete_pct=10)
     assert report.full_delete_skipped is None and report.deleted == 1
     assert active(engine) == {f"P{i}" for i in range(9)}
 
 
 def test_a_truncated_gzip_full_dump_deletes_nothing(engine: Engine, tmp_path: Path) -> None:
-    ingest_dump(engine, write_catalogue(tmp_path / "1.csv", 3000))
-    text = HEADER + "".join(catalogue_line(i, 20) for i in range(3000))
+    ingest_dump(engine, write_catalog(tmp_path / "1.csv", 3000))
+    text = HEADER + "".join(catalog_line(i, 20) for i in range(3000))
     data = gzip.compress(text.encode())
     truncated = tmp_path / "2.csv.gz"
     truncated.write_bytes(data[: len(data) // 2])
@@ -101,9 +101,9 @@ def test_a_truncated_gzip_full_dump_deletes_nothing(engine: Engine, tmp_path: Pa
 
 
 def test_strict_writes_nothing_on_a_damaged_dump(engine: Engine, tmp_path: Path) -> None:
-    ingest_dump(engine, write_catalogue(tmp_path / "1.csv", 10))
-    dump = write_catalogue(
-        tmp_path / "2.csv", 10, replace={0: catalogue_line(0, 11), 5: 'P5,"Ring,10,x.jpg\n'}
+    ingest_dump(engine, write_catalog(tmp_path / "1.csv", 10))
+    dump = write_catalog(
+        tmp_path / "2.csv", 10, replace={0: catalog_line(0, 11), 5: 'P5,"Ring,10,x.jpg\n'}
     )
     report = ingest_dump(engine, dump, full=True, strict=True)
     assert not report.committed and report.damaged is not None
@@ -113,9 +113,9 @@ def test_strict_writes_nothing_on_a_damaged_dump(engine: Engine, tmp_path: Path)
 def test_deleting_more_than_the_allowed_share_writes_nothing(
     engine: Engine, tmp_path: Path
 ) -> None:
-    ingest_dump(engine, write_catalogue(tmp_path / "1.csv", 20))
+    ingest_dump(engine, write_catalog(tmp_path / "1.csv", 20))
     # 3 of 20 absent (15%), and a price change that must not be applied either.
-    dump = write_catalogue(tmp_path / "2.csv", 17, replace={0: catalogue_line(0, 99)})
+    dump = write_catalog(tmp_path / "2.csv", 17, replace={0: catalog_line(0, 99)})
 
     with pytest.raises(DeletionRefused) as refused:
         ingest_dump(engine, dump, full=True, max_delete_pct=10)
@@ -132,7 +132,7 @@ def test_deleting_more_than_the_allowed_share_writes_nothing(
 def test_the_share_counts_against_products_active_before_the_run(
     engine: Engine, tmp_path: Path
 ) -> None:
-    ingest_dump(engine, write_catalogue(tmp_path / "1.csv", 10))
+    ingest_dump(engine, write_catalog(tmp_path / "1.csv", 10))
     # 1 of the 10 existing products goes (10%, allowed); 30 new ones do not dilute the share.
     rows: list[dict[str, Any]] = [{"sku": f"P{i}"} for i in range(1, 10)]
     rows += [{"sku": f"N{i}"} for i in range(30)]

@@ -63,7 +63,7 @@ def as_jsonl_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("name", ["c.csv", "c.csv.gz", "c.jsonl", "c.jsonl.gz", "C.CSV"])
-def test_every_format_reads_the_same_catalogue(tmp_path: Path, name: str) -> None:
+def test_every_format_reads_the_same_catalog(tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     compress = name.endswith(".gz")
     if ".jsonl" in name:
