@@ -37,43 +37,43 @@ class Delta:
         return not (self.added or self.removed)
 
 
-def current_embeddings(model: str, *columns: Any) -> Any:
-    """Embeddings of searchable images for `model`, computed from their current content."""
+def current_embeddings(backbone_id: str, *columns: Any) -> Any:
+    """Embeddings of searchable images for `backbone_id`, computed from their current content."""
     return (
         select(*columns)
         .join(ProductImage, ProductImage.id == Embedding.image_id)
-        .where(Embedding.model == model, Embedding.content_hash == ProductImage.content_hash)
+        .where(Embedding.model == backbone_id, Embedding.content_hash == ProductImage.content_hash)
         .where(Embedding.image_id.in_(searchable_images().scalar_subquery()))
     )
 
 
-def catalog_ids(connection: Connection, model: str) -> IdArray:
-    """Ids of the images that should be searchable with `model`, ascending."""
-    query = current_embeddings(model, Embedding.image_id).order_by(Embedding.image_id)
+def catalog_ids(connection: Connection, backbone_id: str) -> IdArray:
+    """Ids of the images that should be searchable with `backbone_id`, ascending."""
+    query = current_embeddings(backbone_id, Embedding.image_id).order_by(Embedding.image_id)
     return np.asarray(connection.execute(query).scalars().all(), dtype=np.int64)
 
 
-def changed_since(connection: Connection, model: str, revision: int | None) -> IdArray:
-    """Image ids whose vector for `model` was stored after `revision` (None: all of them)."""
-    query = select(Embedding.image_id).where(Embedding.model == model)
+def changed_since(connection: Connection, backbone_id: str, revision: int | None) -> IdArray:
+    """Image ids whose vector for `backbone_id` was stored after `revision` (None: all of them)."""
+    query = select(Embedding.image_id).where(Embedding.model == backbone_id)
     if revision is not None:
         query = query.where(Embedding.revision > revision)
     return np.asarray(connection.execute(query).scalars().all(), dtype=np.int64)
 
 
-def stored_dimensions(connection: Connection, model: str) -> set[int]:
+def stored_dimensions(connection: Connection, backbone_id: str) -> set[int]:
     """The dimensions of the searchable vectors (one, unless something is badly wrong)."""
-    query = current_embeddings(model, func.length(Embedding.vector)).distinct()
+    query = current_embeddings(backbone_id, func.length(Embedding.vector)).distinct()
     return {int(length) // 4 for length in connection.execute(query).scalars()}
 
 
-def catalog_vectors(engine: Engine, model: str) -> tuple[IdArray, FloatArray, int]:
-    """Every searchable vector for `model`, read in one transaction.
+def catalog_vectors(engine: Engine, backbone_id: str) -> tuple[IdArray, FloatArray, int]:
+    """Every searchable vector for `backbone_id`, read in one transaction.
 
     Returns:
         (image ids ascending, (n, dim) float32 vectors, the vector revision they are as of).
     """
-    query = current_embeddings(model, Embedding.image_id, Embedding.vector).order_by(
+    query = current_embeddings(backbone_id, Embedding.image_id, Embedding.vector).order_by(
         Embedding.image_id
     )
     with engine.connect() as connection, connection.begin():
@@ -85,13 +85,13 @@ def catalog_vectors(engine: Engine, model: str) -> tuple[IdArray, FloatArray, in
     return ids, np.stack([from_blob(row[1]) for row in rows]), revision
 
 
-def vectors_of(connection: Connection, model: str, ids: IdArray) -> FloatArray:
+def vectors_of(connection: Connection, backbone_id: str, ids: IdArray) -> FloatArray:
     """The stored vectors of these image ids, in the order given."""
     found: dict[int, bytes] = {}
     for start in range(0, len(ids), ID_CHUNK):
         chunk = [int(i) for i in ids[start : start + ID_CHUNK]]
         query = select(Embedding.image_id, Embedding.vector).where(
-            Embedding.model == model, Embedding.image_id.in_(chunk)
+            Embedding.model == backbone_id, Embedding.image_id.in_(chunk)
         )
         found.update({image_id: blob for image_id, blob in connection.execute(query)})
     return np.stack([from_blob(found[int(i)]) for i in ids])
@@ -118,20 +118,20 @@ def apply_changes(
     return int(len(new)), removed
 
 
-def sync_index(engine: Engine, index: VectorIndex, *, model: str, since: int | None) -> Delta:
-    """Apply to `index`, in place, every change of `model`'s stored vectors after `since`.
+def sync_index(engine: Engine, index: VectorIndex, *, backbone_id: str, since: int | None) -> Delta:
+    """Apply to `index`, in place, every change of `backbone_id`'s stored vectors after `since`.
 
     Args:
         engine: the product store.
         index: an index holding the searchable vectors as of revision `since`.
-        model: the backbone identity whose vectors the index holds.
+        backbone_id: the backbone identity whose vectors the index holds.
         since: the revision the index is at (None: unknown, so every vector is re-added).
     """
     with engine.connect() as connection, connection.begin():
         revision = vector_revision(connection)
-        wanted = catalog_ids(connection, model)
-        changed = changed_since(connection, model, since)
+        wanted = catalog_ids(connection, backbone_id)
+        changed = changed_since(connection, backbone_id, since)
         added, removed = apply_changes(
-            index, wanted, changed, lambda ids: vectors_of(connection, model, ids)
+            index, wanted, changed, lambda ids: vectors_of(connection, backbone_id, ids)
         )
     return Delta(added, removed, revision)

@@ -40,7 +40,7 @@ def upsert_product(
     fields: ProductFields,
     images: Sequence[EmbeddedImage],
     *,
-    model: str,
+    backbone_id: str,
     now: datetime,
 ) -> ProductChange:
     """Insert or replace one product and its images (with their vectors), in `session`.
@@ -89,7 +89,7 @@ def upsert_product(
             revision = next_vector_revision(session.connection())
         session.merge(
             Embedding(
-                model=model,
+                model=backbone_id,
                 image_id=row.id,
                 content_hash=image.content_hash,
                 vector=image.vector,

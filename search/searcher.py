@@ -40,12 +40,12 @@ class ProductHit:
 class StoreLookup:
     """Full vectors by image id from the product store, for re-ranking compressed results."""
 
-    def __init__(self, engine: Engine, model: str) -> None:
+    def __init__(self, engine: Engine, backbone_id: str) -> None:
         self.engine = engine
-        self.model = model
+        self.backbone_id = backbone_id
 
     def __call__(self, ids: IdArray) -> FloatArray:
-        stored_ids, vectors = load_vectors(self.engine, self.model, [int(i) for i in ids])
+        stored_ids, vectors = load_vectors(self.engine, self.backbone_id, [int(i) for i in ids])
         order = np.searchsorted(stored_ids, ids)
         if not len(stored_ids) or not np.array_equal(
             stored_ids[np.minimum(order, len(stored_ids) - 1)], ids
@@ -65,14 +65,14 @@ class Searcher:
         engine: Engine,
         index: VectorIndex,
         *,
-        model: str,
+        backbone_id: str,
         rerank_factor: int = 10,
     ) -> None:
         self.engine = engine
         self.index = index
-        self.model = model
+        self.backbone_id = backbone_id
         self.rerank_factor = rerank_factor
-        self.lookup = StoreLookup(engine, model)
+        self.lookup = StoreLookup(engine, backbone_id)
         # For exact search under selective filters: which allowed images the index holds.
         self.indexed_ids = index.ids()
 
@@ -140,7 +140,7 @@ class Searcher:
                 .scalars()
                 .all()
             )
-        _, vectors = load_vectors(self.engine, self.model, [int(i) for i in image_ids])
+        _, vectors = load_vectors(self.engine, self.backbone_id, [int(i) for i in image_ids])
         if not len(vectors):
             return []
         # One query, the product's mean appearance, rather than one per image: a third of the

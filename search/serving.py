@@ -72,7 +72,7 @@ def open_searcher(
     """The live build and a searcher over it (no embedder: for look-alikes of stored vectors)."""
     build = store.load_current()
     searcher = Searcher(
-        engine, build.index, model=build.manifest.backbone, rerank_factor=rerank_factor
+        engine, build.index, backbone_id=build.manifest.backbone, rerank_factor=rerank_factor
     )
     return build, searcher
 
@@ -171,7 +171,7 @@ class LiveIndex:
             delta = sync_index(
                 self.engine,
                 index,
-                model=live.manifest.backbone,
+                backbone_id=live.manifest.backbone,
                 since=live.manifest.vector_revision,
             )
             if delta.empty:
@@ -190,14 +190,17 @@ class LiveIndex:
                 parent=live.manifest.build_id,
             )
             searcher = Searcher(
-                self.engine, index, model=manifest.backbone, rerank_factor=self.rerank_factor
+                self.engine, index, backbone_id=manifest.backbone, rerank_factor=self.rerank_factor
             )
             self._snapshot = Snapshot(manifest, searcher, live.embedder)
             return result, manifest
 
     def _searcher(self, manifest: Manifest, build: LoadedBuild) -> Searcher:
         return Searcher(
-            self.engine, build.index, model=manifest.backbone, rerank_factor=self.rerank_factor
+            self.engine,
+            build.index,
+            backbone_id=manifest.backbone,
+            rerank_factor=self.rerank_factor,
         )
 
     def try_load(self) -> None:

@@ -18,19 +18,19 @@ def from_blob(blob: bytes) -> npt.NDArray[np.float32]:
 
 
 def load_vectors(
-    engine: Engine, model: str, image_ids: list[int] | None = None
+    engine: Engine, backbone_id: str, image_ids: list[int] | None = None
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """The stored vectors of one backbone, by image id.
 
     Args:
         engine: the product store.
-        model: backbone identity (`Backbone.identity`).
+        backbone_id: backbone identity (`Backbone.identity`).
         image_ids: only these images; None for all.
 
     Returns:
         (ids (n,) int64 ascending, vectors (n, dim) float32).
     """
-    query = select(Embedding.image_id, Embedding.vector).where(Embedding.model == model)
+    query = select(Embedding.image_id, Embedding.vector).where(Embedding.model == backbone_id)
     if image_ids is not None:
         query = query.where(Embedding.image_id.in_(image_ids))
     with engine.connect() as connection:

@@ -98,7 +98,7 @@ async def put_product(
         embedded = [_store_and_embed(service, live, upload, data) for data, upload in uploads]
         with Session(writer(service.engine)) as session:
             result = upsert_product(
-                session, fields, embedded, model=live.manifest.backbone, now=utcnow()
+                session, fields, embedded, backbone_id=live.manifest.backbone, now=utcnow()
             )
             session.commit()
         return result.created

@@ -56,18 +56,18 @@ def embed_catalog(
     Returns:
         The report: embedded, unchanged, skipped and failed counts (failed by reason).
     """
-    model = embedder.backbone.identity
-    report = EmbedReport(model=model, precision=str(embedder.precision))
+    backbone_id = embedder.backbone.identity
+    report = EmbedReport(backbone=backbone_id, precision=str(embedder.precision))
     clock = time.perf_counter()
-    todo = _plan(engine, model, retry_failed, report)
+    todo = _plan(engine, backbone_id, retry_failed, report)
     if compile_min_images is not None and todo and len(todo) >= compile_min_images:
         report.compile_seconds = embedder.compile(compile_cache)
     if on_start is not None:
         on_start(len(todo))
     batch_size = embedder.batch_size
-    writer = BatchWriter(engine, model, report, max_reported_failures)
+    writer = BatchWriter(engine, backbone_id, report, max_reported_failures)
     pending: list[Loaded] = []
-    for result in loader.load(_jobs(engine, model, todo), window=max(4 * batch_size, 64)):
+    for result in loader.load(_jobs(engine, backbone_id, todo), window=max(4 * batch_size, 64)):
         if isinstance(result, Loaded):
             pending.append(result)
             if len(pending) >= batch_size:
@@ -88,7 +88,7 @@ def _notify(callback: Callable[[int], object] | None, done: int) -> None:
         callback(done)
 
 
-def _plan(engine: Engine, model: str, retry_failed: bool, report: EmbedReport) -> array[int]:
+def _plan(engine: Engine, backbone_id: str, retry_failed: bool, report: EmbedReport) -> array[int]:
     """Ids of the images that must be read, in id order; counts the rest as skipped."""
     todo: array[int] = array("q")
     after = 0
@@ -105,7 +105,7 @@ def _plan(engine: Engine, model: str, retry_failed: bool, report: EmbedReport) -
             .join(Product, Product.id == IMAGES.c.product_id)
             .outerjoin(
                 EMBEDDINGS,
-                and_(EMBEDDINGS.c.image_id == IMAGES.c.id, EMBEDDINGS.c.model == model),
+                and_(EMBEDDINGS.c.image_id == IMAGES.c.id, EMBEDDINGS.c.model == backbone_id),
             )
             .where(IMAGES.c.status != ImageStatus.REMOVED, Product.deleted_at.is_(None))
             .where(IMAGES.c.id > after)
@@ -135,14 +135,14 @@ def _plan(engine: Engine, model: str, retry_failed: bool, report: EmbedReport) -
         after = rows[-1][0]
 
 
-def _jobs(engine: Engine, model: str, todo: array[int]) -> Iterator[ImageJob]:
+def _jobs(engine: Engine, backbone_id: str, todo: array[int]) -> Iterator[ImageJob]:
     for start in range(0, len(todo), JOB_CHUNK):
         ids = list(todo[start : start + JOB_CHUNK])
         query = (
             select(IMAGES.c.id, IMAGES.c.uri, EMBEDDINGS.c.content_hash)
             .outerjoin(
                 EMBEDDINGS,
-                and_(EMBEDDINGS.c.image_id == IMAGES.c.id, EMBEDDINGS.c.model == model),
+                and_(EMBEDDINGS.c.image_id == IMAGES.c.id, EMBEDDINGS.c.model == backbone_id),
             )
             .where(IMAGES.c.id.in_(ids))
             .order_by(IMAGES.c.id)

@@ -58,7 +58,7 @@ def build_index(
     engine: Engine,
     store: BuildStore,
     *,
-    model: str,
+    backbone_id: str,
     backbone_name: str,
     options: IndexOptions,
     rebuild: bool = False,
@@ -72,7 +72,7 @@ def build_index(
     Args:
         engine: the product store.
         store: where builds are published.
-        model: backbone identity whose vectors to index.
+        backbone_id: backbone identity whose vectors to index.
         backbone_name: its registry name, recorded for loading query embedders.
         options: sizing and tuning.
         rebuild: train from scratch even if an update would do.
@@ -81,14 +81,16 @@ def build_index(
         IndexNotReady: there are no vectors to index (run the embedding step first).
     """
     started = time.perf_counter()
-    ids, vectors, revision = catalog_vectors(engine, model)
+    ids, vectors, revision = catalog_vectors(engine, backbone_id)
     if not len(ids):
-        raise IndexNotReady(f"no vectors from {model} to index: ingest and embed images first")
+        raise IndexNotReady(
+            f"no vectors from {backbone_id} to index: ingest and embed images first"
+        )
     dim = vectors.shape[1]
     factory = options.factory or choose_factory(
         len(ids), dim, memory_budget_bytes=options.memory_budget_bytes
     )
-    current = _current(store, model, dim)
+    current = _current(store, backbone_id, dim)
     reason = _retrain_reason(current, factory, len(ids), options, rebuild)
     if reason:
         index = VectorIndex.train(vectors, factory=factory, seed=options.seed)
@@ -98,7 +100,7 @@ def build_index(
         assert current is not None
         index = current.index.copy()
         with engine.connect() as connection:
-            changed = changed_since(connection, model, current.manifest.vector_revision)
+            changed = changed_since(connection, backbone_id, current.manifest.vector_revision)
         added, removed = apply_changes(
             index, ids, changed, lambda wanted: vectors[np.searchsorted(ids, wanted)]
         )
@@ -116,14 +118,14 @@ def build_index(
             # Someone published since this update started: start again from their build.
             log.info("the live index moved to %s; updating from it", live)
             return build_index(
-                engine, store, model=model, backbone_name=backbone_name, options=options
+                engine, store, backbone_id=backbone_id, backbone_name=backbone_name, options=options
             )
-        late = sync_index(engine, index, model=model, since=revision)
+        late = sync_index(engine, index, backbone_id=backbone_id, since=revision)
         manifest = store.publish(
             index,
             Manifest(
                 build_id="",
-                backbone=model,
+                backbone=backbone_id,
                 backbone_name=backbone_name,
                 dim=dim,
                 metric="inner_product",
@@ -155,9 +157,9 @@ def build_index(
     )
 
 
-def _current(store: BuildStore, model: str, dim: int) -> LoadedBuild | None:
+def _current(store: BuildStore, backbone_id: str, dim: int) -> LoadedBuild | None:
     try:
-        return store.load_current(backbone=model, dim=dim)
+        return store.load_current(backbone=backbone_id, dim=dim)
     except IncompatibleIndex as error:
         log.info("retraining: %s", error)
         return None

@@ -31,7 +31,7 @@ class ImageFailure:
 class EmbedReport:
     """What one embedding run did."""
 
-    model: str
+    backbone: str  # the backbone identity, as in a build manifest
     precision: str
     images: int = 0  # active images of active products
     embedded: int = 0  # read, decoded and embedded
@@ -57,9 +57,9 @@ class EmbedReport:
 class BatchWriter:
     """Commits vectors and image statuses, one transaction per batch."""
 
-    def __init__(self, engine: Engine, model: str, report: EmbedReport, keep: int) -> None:
+    def __init__(self, engine: Engine, backbone_id: str, report: EmbedReport, keep: int) -> None:
         self.engine = engine
-        self.model = model
+        self.backbone_id = backbone_id
         self.report = report
         self.keep = keep
         self.others: list[Unchanged | Failed] = []
@@ -85,7 +85,7 @@ class BatchWriter:
                 ),
                 [
                     {
-                        "model": self.model,
+                        "model": self.backbone_id,
                         "image_id": item.job.image_id,
                         "content_hash": item.content_hash,
                         "vector": to_blob(vector),

@@ -74,14 +74,14 @@ def build(
     store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
     name = trained or backbone or _live_backbone(store, default=embed.backbone)
     with open_store(settings) as engine:
-        model = load_backbone(
+        network = load_backbone(
             name,
             weights=weights or embed.weights,
             pretrained=not random_weights,
             models_dir=settings.models_dir,
         )
         embedder = Embedder(
-            model,
+            network,
             precision=precision or Precision(embed.precision),
             batch_size=batch_size or embed.batch_size,
         )
@@ -120,7 +120,7 @@ def build(
         index_report = build_index(
             engine,
             store,
-            model=embedder.backbone.identity,
+            backbone_id=embedder.backbone.identity,
             backbone_name=embedder.backbone.name,
             options=index_options(settings, factory),
             rebuild=rebuild,
@@ -130,7 +130,7 @@ def build(
         return
     compiled = f", compiled in {report.compile_seconds:.1f} s" if report.compile_seconds else ""
     typer.echo(
-        f"embedded with {report.model} ({report.precision}{compiled}): {report.images:,} active "
+        f"embedded with {report.backbone} ({report.precision}{compiled}): {report.images:,} active "
         f"images in {report.seconds:.1f} s ({report.images_per_s:,.1f} images/s)"
     )
     typer.echo(f"  {'embedded':<10} {report.embedded:>10,}")
@@ -236,7 +236,7 @@ def verify(
             repaired = build_index(
                 engine,
                 store,
-                model=live.backbone,
+                backbone_id=live.backbone,
                 backbone_name=live.backbone_name,
                 options=index_options(settings),
                 rebuild=bool(report.mismatches),

@@ -38,7 +38,7 @@ def searcher(engine: Engine) -> Searcher:
     vectors = np.stack([unit(0), unit(5), unit(0, tilt=0.3)])
     index = VectorIndex.train(vectors, factory="IVF1,Flat")
     index.add(vectors, np.array([1, 2, 3], dtype=np.int64))
-    return Searcher(engine, index, model="test")
+    return Searcher(engine, index, backbone_id="test")
 
 
 @pytest.mark.parametrize("filters", [None, Filters(category="ring")])

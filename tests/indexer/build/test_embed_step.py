@@ -279,7 +279,7 @@ def test_facet_build_from_the_command_line(tmp_path: Path) -> None:
     output = json.loads(result.stdout)
     report = output["embedding"]
     assert report["embedded"] == 1 and report["failed"] == {"missing": 1}
-    assert report["model"].startswith("efficientnet_lite0-") and report["precision"] == "fp32"
+    assert report["backbone"].startswith("efficientnet_lite0-") and report["precision"] == "fp32"
     assert output["index"]["ntotal"] == 1 and output["index"]["retrained"]
 
     result = runner.invoke(app, [*home, "build", "--backbone", "vgg"])

@@ -100,7 +100,7 @@ def index(engine: Engine, store: BuildStore, **options: Any) -> Any:
     return build_index(
         engine,
         store,
-        model=MODEL,
+        backbone_id=MODEL,
         backbone_name="test",
         options=IndexOptions(**options),
         rebuild=rebuild,
@@ -116,7 +116,7 @@ def store(tmp_path: Path) -> BuildStore:
 def searcher_factory(engine: Engine, store: BuildStore) -> Any:
     def make() -> Searcher:
         build = store.load_current(backbone=MODEL)
-        return Searcher(engine, build.index, model=MODEL)
+        return Searcher(engine, build.index, backbone_id=MODEL)
 
     return make
 

@@ -77,7 +77,7 @@ def test_training_beats_chance_and_the_model_reloads(home: Path, tmp_path: Path)
     # The catalogue re-embeds with it, and the API classifies with its heads.
     result = runner.invoke(app, ["--home", str(home), "build", "--model", "stones", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["embedding"]["model"].startswith("stones-")
+    assert json.loads(result.stdout)["embedding"]["backbone"].startswith("stones-")
     held_out[0].save(tmp_path / "ruby.png")
     with TestClient(create_app(Settings(home=home))) as client:
         files = {"image": ("ruby.png", (tmp_path / "ruby.png").read_bytes(), "image/png")}
@@ -94,7 +94,7 @@ def test_training_beats_chance_and_the_model_reloads(home: Path, tmp_path: Path)
     rebuilt = runner.invoke(app, ["--home", str(home), "build", "--json"])
     assert rebuilt.exit_code == 0, rebuilt.output
     assert "keeping stones" in rebuilt.stderr
-    assert json.loads(rebuilt.stdout)["embedding"]["model"].startswith("stones-")
+    assert json.loads(rebuilt.stdout)["embedding"]["backbone"].startswith("stones-")
     repaired = runner.invoke(app, ["--home", str(home), "verify", "--repair", "--json"])
     assert repaired.exit_code == 0 and json.loads(repaired.stdout)["repaired"] is None
 
