@@ -29,6 +29,10 @@ class DbSettings(BaseModel):
     # None means `sqlite:///<home>/facet.db`. SQLite only: the store relies on its WAL mode and
     # BEGIN IMMEDIATE writers (search/db.py).
     url: str | None = None
+    # How long a command's writer waits for another writer's lock (an ingest holds it for the
+    # whole dump) before failing with a one-line error. The API's admin writes use
+    # api.write_timeout_s instead.
+    busy_timeout_s: float = Field(default=300.0, gt=0)
 
 
 class IngestSettings(BaseModel):

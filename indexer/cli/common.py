@@ -114,7 +114,9 @@ def open_store(settings: Settings) -> Iterator[Engine]:
     from migrations.runner import upgrade_database
     from search.db import make_engine
 
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url, busy_timeout_ms=int(settings.db.busy_timeout_s * 1000)
+    )
     try:
         upgrade_database(engine)
         yield engine
