@@ -17,6 +17,7 @@ import argparse
 import importlib
 import json
 import logging
+import shutil
 import sys
 import tempfile
 import time
@@ -95,8 +96,10 @@ def main() -> int:
             if part == "crash":
                 results.update(crash.run(quick=args.quick, home=work))
             elif part == "fuzz":
+                # The fuzz serves a copy of the built sample catalogue.
                 home = work / "fuzz"
-                home.mkdir(exist_ok=True)
+                if not home.exists():
+                    shutil.copytree(work / "base", home)
                 results.update(run_fuzz(quick=args.quick, home=home))
             elif part == "concurrency":
                 results.update(concurrency.run(quick=args.quick, home=work))
