@@ -14,6 +14,8 @@ import typer
 from indexer.cli.common import Context, JsonOption, app, db_app, fail, open_store, reports_errors
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from indexer.ingest.upsert import IngestReport
 
 
@@ -167,21 +169,28 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
         )
 
 
+@contextmanager
+def _unmigrated_store(context: Context) -> Iterator[Engine]:
+    """The product database as it is (the `db` commands migrate, or report, themselves)."""
+    from search.db import make_engine
+
+    engine = make_engine(context.settings.database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 @db_app.command("upgrade")
 @reports_errors
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply every pending migration to the product database."""
     from migrations.runner import current_revision, upgrade_database
-    from search.db import make_engine
 
-    context: Context = ctx.obj
-    engine = make_engine(context.settings.database_url)
-    try:
+    with _unmigrated_store(ctx.obj) as engine:
         before = current_revision(engine)
         upgrade_database(engine)
         after = current_revision(engine)
-    finally:
-        engine.dispose()
     if before == after:
         typer.echo(f"database already at {after}")
     else:
@@ -193,12 +202,7 @@ def db_upgrade(ctx: typer.Context) -> None:
 def db_current(ctx: typer.Context) -> None:
     """Show the database's migration and the newest one this code ships."""
     from migrations.runner import current_revision, head_revision
-    from search.db import make_engine
 
-    context: Context = ctx.obj
-    engine = make_engine(context.settings.database_url)
-    try:
+    with _unmigrated_store(ctx.obj) as engine:
         current = current_revision(engine)
-    finally:
-        engine.dispose()
     typer.echo(f"database at {current or 'empty'}; newest migration {head_revision()}")
