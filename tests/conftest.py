@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine
+from typer.testing import CliRunner, Result
 
+from indexer.cli import app as facet_app
 from migrations.runner import upgrade_database
 from search.config import DbSettings, Settings
 from search.db import make_engine
@@ -34,6 +36,15 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
+def facet(home: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    """Run `facet --home HOME ARGS...` as a user would (in-process); checks nothing.
+
+    Tests of other packages (the API's, the fault suite's) set up their data through this, the
+    command line, rather than by importing the indexer's internals.
+    """
+    return CliRunner().invoke(facet_app, ["--home", str(home), *args], env=env)
+
+
 def write_csv(path: Path, rows: Sequence[dict[str, Any]], *, compress: bool = False) -> Path:
     """Write rows as a CSV dump (header from the first row's keys)."""
     fields = list(rows[0])
@@ -53,4 +64,4 @@ def write_jsonl(path: Path, rows: Sequence[dict[str, Any]], *, compress: bool = 
     return path
 
 
-__all__ = ["DbSettings", "REPO", "SAMPLE_CATALOG", "write_csv", "write_jsonl"]
+__all__ = ["DbSettings", "REPO", "SAMPLE_CATALOG", "facet", "write_csv", "write_jsonl"]

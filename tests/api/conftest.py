@@ -8,21 +8,18 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
 from api.app import create_app
-from indexer.cli import app as cli
 from search.config import Settings
-from tests.conftest import SAMPLE_CATALOG
+from tests.conftest import SAMPLE_CATALOG, facet
 
 
 @pytest.fixture(scope="session")
 def built_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("built-home")
-    runner = CliRunner()
-    assert runner.invoke(cli, ["--home", str(home), "ingest", str(SAMPLE_CATALOG)]).exit_code == 0
-    result = runner.invoke(cli, ["--home", str(home), "build"])
-    assert result.exit_code == 0, result.output
+    for step in (["ingest", str(SAMPLE_CATALOG)], ["build"]):
+        result = facet(home, *step)
+        assert result.exit_code == 0, result.output
     return home
 
 

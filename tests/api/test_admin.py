@@ -8,15 +8,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from typer.testing import CliRunner
 
 from api.app import create_app
-from indexer.build.verify import verify_index
-from indexer.cli import app as cli
-from search.builds import BuildStore
 from search.config import ApiSettings, Settings
-from search.db import make_engine
-from tests.conftest import SAMPLE_CATALOG
+from tests.conftest import SAMPLE_CATALOG, facet
 
 QUERIES = SAMPLE_CATALOG.parent / "queries"
 KEY = {"X-API-Key": "s3cret"}
@@ -43,10 +38,9 @@ def top_sku(client: TestClient, name: str) -> str:
 
 
 def assert_consistent(settings: Settings) -> None:
-    engine = make_engine(settings.database_url)
-    report = verify_index(engine, BuildStore(settings.index_dir))
-    engine.dispose()
-    assert report.ok, report
+    """`facet verify` finds the live index in line with the product store."""
+    result = facet(settings.home, "verify")
+    assert result.exit_code == 0, result.output
 
 
 def test_admin_is_disabled_without_a_configured_key(client: TestClient) -> None:
@@ -126,8 +120,7 @@ def test_reload_switches_builds_without_failing_requests_in_flight(
 ) -> None:
     with TestClient(create_app(admin_settings)) as client:
         before = client.get("/v1/ready").json()["build_id"]
-        home = ["--home", str(admin_settings.home)]
-        assert CliRunner().invoke(cli, [*home, "build", "--rebuild"]).exit_code == 0
+        assert facet(admin_settings.home, "build", "--rebuild").exit_code == 0
         statuses: list[int] = []
 
         def searching() -> None:

@@ -7,15 +7,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from typer.testing import CliRunner
 
 from api.app import create_app
-from indexer.cli import app as cli
 from search.builds import BuildStore
 from search.config import ApiSettings, Settings
 from search.db import make_engine
 from tests.api.test_admin import KEY, assert_consistent, photo, top_sku
-from tests.conftest import SAMPLE_CATALOG, write_csv
+from tests.conftest import SAMPLE_CATALOG, facet, write_csv
 
 
 @pytest.fixture
@@ -24,7 +22,7 @@ def admin_settings(api_settings: Settings) -> Settings:
 
 
 def run_cli(settings: Settings, *args: str) -> str:
-    result = CliRunner().invoke(cli, ["--home", str(settings.home), *args])
+    result = facet(settings.home, *args)
     assert result.exit_code == 0, result.output
     return result.output
 

@@ -10,16 +10,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
-from typer.testing import CliRunner
 
 from api.app import create_app
-from indexer.cli import app as cli
-from indexer.ingest.upsert import ingest_dump
-from migrations.runner import upgrade_database
 from search.config import Settings
 from search.db import make_engine, utcnow
-from search.models import ImageStatus, IngestRun, Product, ProductImage
-from tests.conftest import SAMPLE_CATALOG, write_csv
+from search.models import ImageStatus, Product, ProductImage
+from tests.conftest import SAMPLE_CATALOG, facet, write_csv
 
 PHOTOS = SAMPLE_CATALOG.parent / "images"
 
@@ -43,10 +39,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ]
     dump = write_csv(dump_dir / "catalog.csv", rows)
     home = root / "home"
-    runner = CliRunner()
     env = {"FACET_DOWNLOAD__RETRIES": "0"}
     for args in (["ingest", str(dump)], ["build", "--random-weights"]):
-        result = runner.invoke(cli, ["--home", str(home), *args], env=env)
+        result = facet(home, *args, env=env)
         assert result.exit_code == 0, result.output
     return root
 
@@ -165,18 +160,3 @@ def test_ready_urls_redirect_whatever_the_scheme_case(
     response = client.get(f"/v1/images/{ids['E'][0]}", follow_redirects=False)
     assert response.status_code == 307
     assert response.headers["location"] == "HTTPS://cdn.example/e.jpg"
-
-
-def test_a_dump_given_by_a_relative_path_is_recorded_absolute(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The service resolves catalogue folders long after, from another working directory.
-    write_csv(tmp_path / "catalog.csv", [{"sku": "A", "images": "a.jpg"}])
-    engine = make_engine(f"sqlite:///{tmp_path / 'facet.db'}")
-    upgrade_database(engine)
-    monkeypatch.chdir(tmp_path)
-    ingest_dump(engine, Path("catalog.csv"))
-    with engine.connect() as connection:
-        source = connection.execute(select(IngestRun.source)).scalar_one()
-    engine.dispose()
-    assert source == str(tmp_path / "catalog.csv")

@@ -226,3 +226,15 @@ def test_the_ingest_run_is_recorded(engine: Engine, tmp_path: Path) -> None:
         run = session.scalars(select(IngestRun)).one()
     assert (run.source, run.inserted, run.rejected, run.full) == (str(dump), 1, 1, False)
     assert run.finished_at >= run.started_at
+
+
+def test_a_dump_given_by_a_relative_path_is_recorded_absolute(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The service resolves catalogue folders long after, from another working directory.
+    write_csv(tmp_path / "catalog.csv", [{"sku": "A", "images": "a.jpg"}])
+    monkeypatch.chdir(tmp_path)
+    ingest_dump(engine, Path("catalog.csv"))
+    with engine.connect() as connection:
+        source = connection.execute(select(IngestRun.source)).scalar_one()
+    assert source == str(tmp_path / "catalog.csv")
