@@ -8,12 +8,10 @@ from typing import TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from search.builds import BuildStore, Manifest
 from search.config import Precision, Settings
 from search.errors import FacetError
-from search.reads import catalog_revision
 from search.serving import EmbedderOptions, LiveIndex, Snapshot
 
 T = TypeVar("T")
@@ -67,13 +65,5 @@ class Service:
 
     def write(self, change: Callable[[Snapshot], T]) -> T:
         """Apply an admin change to the store and publish it (see `LiveIndex.write`)."""
-        result, _ = self.index.write(
-            change,
-            catalog_revision=self._catalog_revision,
-            lock_timeout_s=self.settings.api.write_timeout_s,
-        )
+        result, _ = self.index.write(change, lock_timeout_s=self.settings.api.write_timeout_s)
         return result
-
-    def _catalog_revision(self) -> int | None:
-        with Session(self.engine) as session:
-            return catalog_revision(session)

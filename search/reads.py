@@ -1,8 +1,8 @@
-"""The reads the HTTP routes need, as functions of a session: routes hold no SQL."""
+"""Small reads of the product store, shared by the HTTP routes (which hold no SQL) and the rest."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from search.models import IngestRun, Product
@@ -33,7 +33,7 @@ def label_values(session: Session) -> dict[str, list[str]]:
     return values
 
 
-def catalog_revision(session: Session) -> int | None:
+def catalog_revision(source: Connection | Session) -> int | None:
     """The newest ingest run's id: the catalogue revision builds record."""
-    revision: int | None = session.scalar(select(func.max(IngestRun.id)))
+    revision: int | None = source.scalar(select(func.max(IngestRun.id)))
     return revision

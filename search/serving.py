@@ -24,6 +24,7 @@ from search.db import utcnow
 from search.embed import Embedder
 from search.errors import IncompatibleIndex, IndexNotReady
 from search.index_sync import sync_index
+from search.reads import catalog_revision
 from search.searcher import Searcher
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,6 @@ class LiveIndex:
         self,
         change: Callable[[Snapshot], T],
         *,
-        catalog_revision: Callable[[], int | None],
         lock_timeout_s: float,
     ) -> tuple[T, Manifest]:
         """Apply a change to the product store and make it searchable, durably.
@@ -154,7 +154,6 @@ class LiveIndex:
 
         Args:
             change: writes the store; gets the snapshot whose embedder it must use.
-            catalog_revision: reads the catalogue revision for the manifest.
             lock_timeout_s: how long to wait for another publisher.
 
         Raises:
@@ -176,13 +175,15 @@ class LiveIndex:
             )
             if delta.empty:
                 return result, live.manifest
+            with self.engine.connect() as connection:
+                catalog = catalog_revision(connection)
             manifest = self.store.publish(
                 index,
                 replace(
                     live.manifest,
                     build_id="",
                     ntotal=index.ntotal,
-                    catalog_revision=catalog_revision(),
+                    catalog_revision=catalog,
                     created_at=utcnow().isoformat(),
                     derived_from=live.manifest.build_id,
                     vector_revision=delta.revision,

@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from search.models import Embedding, IngestRun, Product, ProductImage
+from search.models import Embedding, Product, ProductImage
+from search.reads import catalog_revision
 
 
 def catalog_stats(engine: Engine) -> dict[str, Any]:
@@ -23,7 +24,7 @@ def catalog_stats(engine: Engine) -> dict[str, Any]:
                 select(ProductImage.status, func.count()).group_by(ProductImage.status)
             ).all()
         )
-        revision = connection.execute(select(func.max(IngestRun.id))).scalar_one()
+        revision = catalog_revision(connection)
         embeddings = dict(
             connection.execute(
                 select(Embedding.model, func.count()).group_by(Embedding.model)

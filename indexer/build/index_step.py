@@ -9,14 +9,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from search.builds import BuildStore, LoadedBuild, Manifest
 from search.db import utcnow
 from search.errors import IncompatibleIndex, IndexNotReady
 from search.index import FloatArray, IdArray, VectorIndex, choose_factory, exact_neighbours
 from search.index_sync import apply_changes, catalog_vectors, changed_since, sync_index
-from search.models import IngestRun
+from search.reads import catalog_revision
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,8 @@ def build_index(
                 engine, store, backbone_id=backbone_id, backbone_name=backbone_name, options=options
             )
         late = sync_index(engine, index, backbone_id=backbone_id, since=revision)
+        with engine.connect() as connection:
+            catalog = catalog_revision(connection)
         manifest = store.publish(
             index,
             Manifest(
@@ -135,7 +137,7 @@ def build_index(
                 ntotal=index.ntotal,
                 trained_size=index.trained_size,
                 recall_at_10=round(recall, 4),
-                catalog_revision=_revision(engine),
+                catalog_revision=catalog,
                 created_at=utcnow().isoformat(),
                 derived_from=derived_from,
                 vector_revision=late.revision,
@@ -205,9 +207,3 @@ def _tune(
         return result
 
     return index.tune_nprobe(queries, truth, target=options.target_recall, lookup=lookup)
-
-
-def _revision(engine: Engine) -> int | None:
-    with engine.connect() as connection:
-        revision: int | None = connection.execute(select(func.max(IngestRun.id))).scalar_one()
-    return revision
