@@ -27,14 +27,6 @@ class EmbeddedImage:
     vector: bytes
 
 
-@dataclass
-class ProductChange:
-    product_id: int
-    created: bool
-    added: dict[int, bytes]  # image id -> vector blob, now searchable
-    removed: list[int]  # image ids no longer searchable
-
-
 def upsert_product(
     session: Session,
     fields: ProductFields,
@@ -42,11 +34,15 @@ def upsert_product(
     *,
     backbone_id: str,
     now: datetime,
-) -> ProductChange:
+) -> bool:
     """Insert or replace one product and its images (with their vectors), in `session`.
 
     Images that stay keep their ids; dropped ones are marked removed, as an ingest does. The
-    same image given twice counts once. New vectors take the next vector revision.
+    same image given twice counts once. New vectors take the next vector revision; the index
+    learns the change from the store (`search.index_sync`).
+
+    Returns:
+        Whether the product was created (rather than replaced or restored).
     """
     unique: dict[str, EmbeddedImage] = {}
     for image in images:
@@ -66,12 +62,9 @@ def upsert_product(
 
     existing = {image.uri: image for image in product.images}
     wanted = {image.uri for image in images}
-    removed = []
     for uri, old in existing.items():
         if uri not in wanted and old.status != ImageStatus.REMOVED:
-            removed.append(old.id)
             old.status, old.updated_at = ImageStatus.REMOVED, now
-    added: dict[int, bytes] = {}
     revision: int | None = None
     for position, image in enumerate(images):
         row = existing.get(image.uri)
@@ -97,12 +90,11 @@ def upsert_product(
                 revision=revision,
             )
         )
-        added[row.id] = image.vector
-    return ProductChange(product.id, created, added, removed)
+    return created
 
 
-def delete_product(session: Session, sku: str, *, now: datetime) -> list[int]:
-    """Soft-delete an active product; returns the ids of its images that were searchable.
+def delete_product(session: Session, sku: str, *, now: datetime) -> None:
+    """Soft-delete an active product (the index learns it from the store).
 
     Raises:
         UnknownProduct: no active product has this SKU.
@@ -113,4 +105,3 @@ def delete_product(session: Session, sku: str, *, now: datetime) -> list[int]:
     if product is None:
         raise UnknownProduct(f"no active product with sku {sku!r}")
     product.deleted_at = product.updated_at = now
-    return [image.id for image in product.images if image.status == ImageStatus.READY]

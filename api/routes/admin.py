@@ -97,11 +97,11 @@ async def put_product(
         # the stored vectors always come from the live index's backbone.
         embedded = [_store_and_embed(service, live, upload, data) for data, upload in uploads]
         with Session(writer(service.engine)) as session:
-            result = upsert_product(
+            created = upsert_product(
                 session, fields, embedded, backbone_id=live.manifest.backbone, now=utcnow()
             )
             session.commit()
-        return result.created
+        return created
 
     created = await run_in_threadpool(service.write, change)
     response.status_code = 201 if created else 200
