@@ -102,36 +102,60 @@ def apply_changes(
     wanted: IdArray,
     changed: IdArray,
     vectors_for: Callable[[IdArray], FloatArray],
-) -> tuple[int, int]:
-    """Make `index` (in place) hold exactly the `wanted` ids, re-adding `changed` ones.
+    *,
+    copy: bool = False,
+) -> tuple[VectorIndex, int, int]:
+    """Make the index hold exactly the `wanted` ids, re-adding `changed` ones.
+
+    Args:
+        index: the index as it is.
+        wanted: the ids it should hold.
+        changed: ids whose stored vector changed (re-added where present and wanted).
+        vectors_for: the vectors of ids to add, in the order given.
+        copy: change a copy of `index`, made only if there is something to change (a live
+            index stays untouched, and nothing is copied for nothing).
 
     Returns:
-        (added, removed) counts.
+        (the changed index: `index` itself unless copied, added count, removed count).
     """
     present = index.ids()
     gone = np.setdiff1d(present, wanted)
     stale = np.intersect1d(np.intersect1d(changed, present), wanted)
     new = np.union1d(np.setdiff1d(wanted, present), stale)
-    removed = index.remove(np.union1d(gone, stale))
+    remove = np.union1d(gone, stale)
+    if not len(new) and not len(remove):
+        return index, 0, 0
+    target = index.copy() if copy else index
+    removed = target.remove(remove)
     if len(new):
-        index.add(vectors_for(new), new)
-    return int(len(new)), removed
+        target.add(vectors_for(new), new)
+    return target, int(len(new)), removed
 
 
-def sync_index(engine: Engine, index: VectorIndex, *, backbone_id: str, since: int | None) -> Delta:
-    """Apply to `index`, in place, every change of `backbone_id`'s stored vectors after `since`.
+def sync_index(
+    engine: Engine, index: VectorIndex, *, backbone_id: str, since: int | None, copy: bool = False
+) -> tuple[VectorIndex, Delta]:
+    """Apply to `index` every change of `backbone_id`'s stored vectors after `since`.
 
     Args:
         engine: the product store.
         index: an index holding the searchable vectors as of revision `since`.
         backbone_id: the backbone identity whose vectors the index holds.
         since: the revision the index is at (None: unknown, so every vector is re-added).
+        copy: as `apply_changes`: leave `index` as it is and change a copy, if anything changed.
+
+    Returns:
+        (the synchronised index: `index` itself unless copied, what changed).
     """
     with engine.connect() as connection, connection.begin():
         revision = vector_revision(connection)
         wanted = catalog_ids(connection, backbone_id)
         changed = changed_since(connection, backbone_id, since)
-        added, removed = apply_changes(
-            index, wanted, changed, lambda ids: vectors_of(connection, backbone_id, ids)
+        synced, added, removed = apply_changes(
+            index,
+            wanted,
+            changed,
+            lambda ids: vectors_of(connection, backbone_id, ids),
+            copy=copy,
         )
-    return Delta(added, removed, revision)
+    return synced, Delta(added, removed, revision)

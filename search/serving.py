@@ -23,6 +23,7 @@ from search.config import Precision
 from search.db import utcnow
 from search.embed import Embedder
 from search.errors import IncompatibleIndex, IndexNotReady
+from search.index import VectorIndex
 from search.index_sync import sync_index
 from search.reads import catalog_revision
 from search.searcher import Searcher
@@ -135,7 +136,8 @@ class LiveIndex:
             embedder = previous.embedder
         else:
             embedder = embedder_for(build.manifest, self.embedder_options)
-        self._snapshot = Snapshot(build.manifest, self._searcher(build.manifest, build), embedder)
+        searcher = self._searcher(build.index, build.manifest)
+        self._snapshot = Snapshot(build.manifest, searcher, embedder)
         log.info("serving index %s", build.manifest.build_id)
         return build.manifest
 
@@ -166,12 +168,12 @@ class LiveIndex:
                 self._reload()
             live = self.current()
             result = change(live)
-            index = live.searcher.index.copy()
-            delta = sync_index(
+            index, delta = sync_index(
                 self.engine,
-                index,
+                live.searcher.index,
                 backbone_id=live.manifest.backbone,
                 since=live.manifest.vector_revision,
+                copy=True,  # requests in flight go on searching the live index
             )
             if delta.empty:
                 return result, live.manifest
@@ -190,18 +192,12 @@ class LiveIndex:
                 ),
                 parent=live.manifest.build_id,
             )
-            searcher = Searcher(
-                self.engine, index, backbone_id=manifest.backbone, rerank_factor=self.rerank_factor
-            )
-            self._snapshot = Snapshot(manifest, searcher, live.embedder)
+            self._snapshot = Snapshot(manifest, self._searcher(index, manifest), live.embedder)
             return result, manifest
 
-    def _searcher(self, manifest: Manifest, build: LoadedBuild) -> Searcher:
+    def _searcher(self, index: VectorIndex, manifest: Manifest) -> Searcher:
         return Searcher(
-            self.engine,
-            build.index,
-            backbone_id=manifest.backbone,
-            rerank_factor=self.rerank_factor,
+            self.engine, index, backbone_id=manifest.backbone, rerank_factor=self.rerank_factor
         )
 
     def try_load(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -98,12 +99,10 @@ def build_index(
         added, removed, derived_from = len(ids), 0, None
     else:
         assert current is not None
-        index = current.index.copy()
         with engine.connect() as connection:
             changed = changed_since(connection, backbone_id, current.manifest.vector_revision)
-        added, removed = apply_changes(
-            index, ids, changed, lambda wanted: vectors[np.searchsorted(ids, wanted)]
-        )
+        # In place: the build was read from its file for this run alone, so nobody else sees it.
+        index, added, removed = apply_changes(current.index, ids, changed, _lookup(ids, vectors))
         derived_from = current.manifest.build_id
         if not added and not removed:
             return IndexReport(
@@ -120,7 +119,7 @@ def build_index(
             return build_index(
                 engine, store, backbone_id=backbone_id, backbone_name=backbone_name, options=options
             )
-        late = sync_index(engine, index, backbone_id=backbone_id, since=revision)
+        index, late = sync_index(engine, index, backbone_id=backbone_id, since=revision)
         with engine.connect() as connection:
             catalog = catalog_revision(connection)
         manifest = store.publish(
@@ -201,9 +200,16 @@ def _tune(
     sample = rng.choice(len(ids), min(options.tune_queries, len(ids)), replace=False)
     queries = vectors[np.sort(sample)]
     truth = exact_neighbours(queries, vectors, ids, TUNE_K)
+    return index.tune_nprobe(
+        queries, truth, target=options.target_recall, lookup=_lookup(ids, vectors)
+    )
+
+
+def _lookup(ids: IdArray, vectors: FloatArray) -> Callable[[IdArray], FloatArray]:
+    """The rows of `vectors` (whose ids are `ids`, ascending) for the ids asked for."""
 
     def lookup(wanted: IdArray) -> FloatArray:
-        result: FloatArray = vectors[np.searchsorted(ids, wanted)]
-        return result
+        found: FloatArray = vectors[np.searchsorted(ids, wanted)]
+        return found
 
-    return index.tune_nprobe(queries, truth, target=options.target_recall, lookup=lookup)
+    return lookup
