@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from api.errors import ProblemError
+from api.errors import overloaded
 from search.embed import Embedder
 
 log = logging.getLogger(__name__)
@@ -79,12 +79,8 @@ class MicroBatcher:
         try:
             self.queue.put_nowait(_Item(embedder, pixels, future))
         except asyncio.QueueFull:
-            raise ProblemError(
-                503,
-                "overloaded",
-                "Too many requests in flight",
-                f"{self.queue.maxsize} images are already waiting to be embedded",
-                retry_after=1,
+            raise overloaded(
+                f"{self.queue.maxsize} images are already waiting to be embedded"
             ) from None
         return await future
 

@@ -35,6 +35,11 @@ class ProblemError(Exception):
         self.extra = extra
 
 
+def overloaded(detail: str) -> ProblemError:
+    """503 `overloaded` with Retry-After: the answer of every full waiting line."""
+    return ProblemError(503, "overloaded", "Too many requests in flight", detail, retry_after=1)
+
+
 def problem(
     request: Request, status: int, slug: str, title: str, detail: str, **extra: Any
 ) -> JSONResponse:

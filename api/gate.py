@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-from api.errors import ProblemError
+from api.errors import overloaded
 
 T = TypeVar("T")
 
@@ -48,12 +48,8 @@ class UploadGate:
             ProblemError: 503 when every slot is busy and the waiting line is full.
         """
         if self._free.locked() and self.waiting + self.queued() >= self.max_waiting:
-            raise ProblemError(
-                503,
-                "overloaded",
-                "Too many requests in flight",
-                f"{self.slots} uploads are being decoded and {self.max_waiting} are waiting",
-                retry_after=1,
+            raise overloaded(
+                f"{self.slots} uploads are being decoded and {self.max_waiting} are waiting"
             )
         self.waiting += 1
         try:
