@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -104,38 +106,38 @@ def test_the_same_image_twice_in_one_put_is_one_image(admin_settings: Settings) 
     assert_consistent(admin_settings)
 
 
-def test_a_put_whose_publish_failed_is_completed_by_its_retry(
-    admin_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@contextmanager
+def publishing_fails(why: str) -> Iterator[None]:
+    """Every publish in the block fails after the store was written (a full disk, a kill)."""
+
+    def failing_publish(*args: object, **kwargs: object) -> object:
+        raise OSError(why)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BuildStore, "publish", failing_publish)
+        yield
+
+
+def test_a_put_whose_publish_failed_is_completed_by_its_retry(admin_settings: Settings) -> None:
     with TestClient(create_app(admin_settings), raise_server_exceptions=False) as client:
-        real_publish = BuildStore.publish
-
-        def failing_publish(*args: object, **kwargs: object) -> object:
-            raise OSError("disk full")
-
-        monkeypatch.setattr(BuildStore, "publish", failing_publish)
-        response = client.put(
-            "/v1/products/Retried", headers=KEY, files=[("images", photo("Banana.jpg"))]
-        )
+        with publishing_fails("disk full"):
+            response = client.put(
+                "/v1/products/Retried", headers=KEY, files=[("images", photo("Banana.jpg"))]
+            )
         assert response.status_code == 500
-        monkeypatch.setattr(BuildStore, "publish", real_publish)
         put(client, "Retried", "Banana.jpg")
         assert top_sku(client, "Banana.jpg") == "Retried"
     assert_consistent(admin_settings)
 
 
 def test_a_restarted_server_publishes_a_change_committed_before_a_crash(
-    admin_settings: Settings, monkeypatch: pytest.MonkeyPatch
+    admin_settings: Settings,
 ) -> None:
-    with TestClient(create_app(admin_settings), raise_server_exceptions=False) as client:
-        real_publish = BuildStore.publish
-
-        def crash(*args: object, **kwargs: object) -> object:
-            raise OSError("killed between the commit and the publish")
-
-        monkeypatch.setattr(BuildStore, "publish", crash)
+    with (
+        TestClient(create_app(admin_settings), raise_server_exceptions=False) as client,
+        publishing_fails("killed between the commit and the publish"),
+    ):
         client.put("/v1/products/Pending", headers=KEY, files=[("images", photo("Banana.jpg"))])
-        monkeypatch.setattr(BuildStore, "publish", real_publish)
     with TestClient(create_app(admin_settings)) as client:
         assert top_sku(client, "Banana.jpg") == "Pending"
     assert_consistent(admin_settings)
