@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from search.errors import BackboneUnavailable
-from search.finetuned import META_FILE, build_heads, load_weights, read_model_info
+from search.finetuned import META_FILE, load_weights, read_model_info
 from search.preprocess import Preprocessing, ResizeMode
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def _load_finetuned(folder: Path) -> Backbone:
     base = load_backbone(info.base, pretrained=False)
     try:
         base.model.load_state_dict(state["backbone"])
-        heads = build_heads(base.dim, info.vocabularies, info.dropout)
+        heads = info.heads(base.dim)
         heads.load_state_dict(state["heads"])
     except (KeyError, RuntimeError) as error:
         raise BackboneUnavailable(f"model {info.name}: weights do not fit: {error}") from None

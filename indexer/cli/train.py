@@ -37,6 +37,22 @@ def train(
     min_images: Annotated[int, typer.Option(min=1, help="Fewest images a class may have.")] = 2,
     seed: Annotated[int, typer.Option()] = 1338,
     precision: Annotated[Precision, typer.Option()] = Precision.AUTO,
+    metric_label: Annotated[
+        str,
+        typer.Option(
+            help="The label trained with a proxy (metric-learning) head, for retrieval: "
+            "auto (sku, when trained), a label, or none (linear heads only)."
+        ),
+    ] = "auto",
+    temperature: Annotated[
+        float, typer.Option(min=0.01, max=1.0, help="The proxy head's softmax temperature.")
+    ] = 0.1,
+    catalogue_repeats: Annotated[
+        int, typer.Option(min=1, help="Times each catalogue image is shown per epoch.")
+    ] = 8,
+    device: Annotated[
+        str, typer.Option(help="Where to train: auto (CUDA when present), cpu, cuda or cuda:N.")
+    ] = "auto",
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the last checkpoint.")
     ] = False,
@@ -46,6 +62,7 @@ def train(
     from indexer.training.data import collect_examples, vocabularies
     from indexer.training.loop import EpochResult, TrainOptions, train_model
     from search.backbones import BACKBONES, load_backbone
+    from search.devices import resolve_device
 
     context: Context = ctx.obj
     settings = context.settings
@@ -62,12 +79,20 @@ def train(
         weights=settings.embed.weights,
         models_dir=settings.models_dir,
     )
+    if metric_label == "auto":
+        metric_label = "sku" if "sku" in fields else "none"
+    if metric_label != "none" and metric_label not in fields:
+        raise fail(f"--metric-label {metric_label}: not one of --labels (or auto, none)")
     options = TrainOptions(
         epochs=epochs,
         head_epochs=head_epochs,
         batch_size=batch_size,
         seed=seed,
         precision=precision,
+        metric_label=None if metric_label == "none" else metric_label,
+        temperature=temperature,
+        catalogue_repeats=catalogue_repeats,
+        device=resolve_device(device),
     )
 
     def show(result: EpochResult) -> None:

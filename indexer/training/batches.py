@@ -26,6 +26,8 @@ class LoaderOptions(Protocol):
     def workers(self) -> int: ...
     @property
     def validation_fraction(self) -> float: ...
+    @property
+    def device(self) -> str: ...
 
 
 class ImageDataset(Dataset[tuple[torch.Tensor, dict[str, int]]]):
@@ -80,12 +82,27 @@ class ImageDataset(Dataset[tuple[torch.Tensor, dict[str, int]]]):
 def split_examples(
     examples: list[Example], options: LoaderOptions
 ) -> tuple[list[Example], list[Example]]:
-    """(training, validation): a seeded shuffle, `validation_fraction` held out."""
+    """(training, validation): a seeded shuffle, `validation_fraction` held out.
+
+    When there are extra photos, only photos are held out: a product often has one catalogue
+    image, and a model that never saw it cannot learn where that product's photos belong.
+    """
     rng = random.Random(options.seed)
     shuffled = examples[:]
     rng.shuffle(shuffled)
+    photos = [e for e in shuffled if not e.catalogue]
+    pool = photos if photos else shuffled
     count = max(1, int(len(shuffled) * options.validation_fraction))
-    return shuffled[count:], shuffled[:count]
+    held = {id(e) for e in pool[:count]}
+    return [e for e in shuffled if id(e) not in held], pool[:count]
+
+
+def repeat_catalogue(examples: list[Example], repeats: int) -> list[Example]:
+    """The examples with each catalogue image `repeats` times, when there are photos too."""
+    packshots = [e for e in examples if e.catalogue]
+    if len(packshots) == len(examples):
+        return examples
+    return examples + packshots * (repeats - 1)
 
 
 def make_loader(
@@ -104,4 +121,5 @@ def make_loader(
         num_workers=options.workers,
         generator=generator,
         persistent_workers=options.workers > 0,
+        pin_memory=options.device.startswith("cuda"),  # lets copies to the GPU overlap compute
     )

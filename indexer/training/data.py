@@ -25,6 +25,7 @@ class TrainingDataError(FacetError):
 class Example:
     path: Path
     labels: dict[str, str]  # label field -> class; a field may be missing
+    catalogue: bool = False  # a catalogue image (not an extra photo)
 
 
 def product_labels(engine: Engine, fields: list[str]) -> dict[str, dict[str, str]]:
@@ -69,7 +70,7 @@ def collect_examples(engine: Engine, fields: list[str], extra: Path | None) -> l
             .where(Product.deleted_at.is_(None), ProductImage.status == ImageStatus.READY)
         ).all()
     examples = [
-        Example(file_path(uri), labels[sku])
+        Example(file_path(uri), labels[sku], catalogue=True)
         for sku, uri in images
         if not is_url(uri) and labels.get(sku)
     ]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 from typer.testing import CliRunner
@@ -16,6 +17,7 @@ from indexer.cli import app
 from search.backbones import load_backbone
 from search.config import Settings
 from search.embed import Embedder
+from search.finetuned import ProxyHead
 from tests.conftest import write_csv
 
 runner = CliRunner()
@@ -109,6 +111,20 @@ def test_resume_continues_from_the_checkpoint(home: Path) -> None:
     assert [e["epoch"] for e in json.loads(out)["epochs"]] == [1, 2]
 
 
+@pytest.mark.slow  # fine-tunes a real backbone
+def test_a_metric_label_trains_a_proxy_head_that_reloads(home: Path) -> None:
+    args = ["--labels", "category", "--metric-label", "category", "--name", "proxied"]
+    code, out, err = train(home, *args, "--epochs", "1", "--head-epochs", "1", "--json")
+    assert code == 0, err
+    info = json.loads((home / "models" / "proxied" / "model.json").read_text())
+    assert info["metric_label"] == "category" and info["temperature"] == 0.1
+    model = load_backbone("proxied", models_dir=home / "models")
+    assert model.heads is not None and isinstance(model.heads["category"], ProxyHead)
+    pictures = [model.preprocessing.prepare(picture(COLOURS["ruby"], 950 + i)) for i in range(2)]
+    probabilities = Embedder(model).predict(pictures)["category"]
+    assert probabilities.shape == (2, 3) and np.allclose(probabilities.sum(axis=1), 1.0)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -116,6 +132,13 @@ def test_resume_continues_from_the_checkpoint(home: Path) -> None:
         (["--labels", "sku"], "fewer than 2 images"),
         (["--labels", ""], "at least one label field"),
         (["--labels", "category", "--name", "efficientnet_lite0"], "not a registry backbone"),
+        (["--labels", "category", "--metric-label", "sku"], "not one of --labels"),
+        (["--labels", "category", "--device", "tpu"], "use auto, cpu, cuda or cuda:N"),
+        pytest.param(
+            ["--labels", "category", "--device", "cuda"],
+            "no CUDA GPU is available here",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has one"),
+        ),
     ],
 )
 def test_refusals(home: Path, args: list[str], message: str) -> None:
