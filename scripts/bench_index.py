@@ -25,12 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from search.faiss_api import faiss  # noqa: E402
-from search.index import (  # noqa: E402
-    VectorIndex,
-    choose_nlist,
-    exact_neighbours,
-    recall_at_k,
-)
+from search.index import VectorIndex, choose_nlist  # noqa: E402
+from search.neighbours import exact_neighbours, recall_at_k  # noqa: E402
 
 K = 10
 

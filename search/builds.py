@@ -20,7 +20,7 @@ from filelock import FileLock, Timeout
 
 from search.db import utcnow
 from search.errors import IncompatibleIndex, IndexNotReady, PublishBusy, StaleBuild
-from search.index import VectorIndex
+from search.index import VectorIndex, descriptor_path
 
 INDEX_FILE = "index.faiss"
 MANIFEST_FILE = "manifest.json"
@@ -50,6 +50,12 @@ class Manifest:
     # Every stored vector with a revision up to this one is in the build (None: unknown, for
     # builds published before revisions existed).
     vector_revision: int | None = None
+    # The descriptor transform the index's vectors went through (search.descriptors
+    # DescriptorPlan.signature); "none" for raw vectors, and for builds made before it existed.
+    descriptor: str = "none"
+    # How query photos are embedded for this build (search.views): its photo mean was learned
+    # with these views, so the service uses them whatever the settings say now.
+    query_views: str = "1"
 
 
 @dataclass
@@ -123,7 +129,9 @@ class BuildStore:
         staging.mkdir()
         try:
             index.save(str(staging / INDEX_FILE))
-            _fsync_path(staging / INDEX_FILE)
+            for written in (staging / INDEX_FILE, descriptor_path(str(staging / INDEX_FILE))):
+                if written.exists():
+                    _fsync_path(written)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -200,7 +208,7 @@ class BuildStore:
                 trained_size=manifest.trained_size,
                 nprobe=manifest.nprobe,
             )
-        except RuntimeError as error:
+        except (RuntimeError, OSError, ValueError, KeyError) as error:
             raise IndexNotReady(f"index build {build_id} is unreadable: {error}") from None
         if index.dim != manifest.dim:
             raise IncompatibleIndex(

@@ -11,8 +11,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from search.views import parse_views
 
 
 class Precision(StrEnum):
@@ -69,6 +71,16 @@ class EmbedSettings(BaseModel):
     decode_workers: int = Field(default=2, ge=1, le=64)
     # Images with more pixels are refused before decoding (decompression bombs).
     max_image_pixels: int = Field(default=50_000_000, ge=1)
+    # How query photos are embedded (search/views.py): "1" as prepared; e.g. "1,1f,1.4" adds
+    # the mirror image and a 1.4x enlargement, averaged (about 4x the model time per query).
+    # Read by `facet build`, which records it in the build for the service to use.
+    query_views: str = "1"
+
+    @field_validator("query_views")
+    @classmethod
+    def _views_parse(cls, value: str) -> str:
+        parse_views(value)
+        return ",".join(part.strip() for part in value.split(","))
 
 
 class DownloadSettings(BaseModel):
@@ -109,6 +121,15 @@ class IndexSettings(BaseModel):
     max_imbalance: float = Field(default=3.0, gt=1)
     # Published builds kept for `facet rollback`.
     keep_builds: int = Field(default=3, ge=2)
+    # Descriptors (docs/index.md#descriptors). "domain": where a photo mean is known for the
+    # model (`facet build --query-photos`, `facet train`), queries lose it and catalogue vectors
+    # lose the catalogue's mean (Grocery, Lite1: Recall@1 0.318 -> 0.389); "none": raw vectors.
+    centring: Literal["domain", "none"] = "domain"
+    # PCA learned on the centred catalogue at each full build: "pca" rotates, "whiten" also
+    # scales the axes to unit variance (it hurt here: 0.389 -> 0.310); with `dimensions`, only
+    # that many components are kept, which also shrinks the index.
+    whitening: Literal["none", "pca", "whiten"] = "none"
+    dimensions: int | None = Field(default=None, ge=2)
 
 
 class ApiSettings(BaseModel):
@@ -182,6 +203,11 @@ class Settings(BaseSettings):
     def index_dir(self) -> Path:
         """Published index builds."""
         return self.home / "indexes"
+
+    @property
+    def photo_means_dir(self) -> Path:
+        """Mean vectors of shopper-style photos, per model (search/photo_means.py)."""
+        return self.home / "photo-means"
 
     @property
     def compile_cache_dir(self) -> Path:

@@ -16,6 +16,7 @@ from torch.nn import functional
 
 from search.backbones import Backbone
 from search.config import Precision
+from search.views import View
 
 __all__ = ["Embedder", "Precision", "cpu_has_bf16", "resolve_precision"]
 
@@ -48,8 +49,10 @@ class Embedder:
         *,
         precision: Precision = Precision.AUTO,
         batch_size: int = 32,
+        views: tuple[View, ...] = (View(),),
     ) -> None:
         self.backbone = backbone
+        self.views = views  # for query photos (search.views); the catalogue uses the default
         self.preprocessing = backbone.preprocessing
         self.precision = resolve_precision(precision)
         self.batch_size = batch_size
@@ -144,10 +147,15 @@ class Embedder:
             arrays = [*arrays, *padding]
         batch = self.preprocessing.to_batch(arrays)
         with torch.inference_mode():
-            if self.precision is Precision.BF16:
-                with torch.autocast("cpu", dtype=torch.bfloat16):
-                    features = self._forward(batch)
-            else:
-                features = self._forward(batch)
-            vectors = functional.normalize(features[:count].float(), dim=1)
+            total = None
+            for view in self.views:
+                with torch.autocast(
+                    "cpu", dtype=torch.bfloat16, enabled=self.precision is Precision.BF16
+                ):
+                    features = self._forward(view.apply(batch))
+                # Each view counts the same, whatever the length of its raw features.
+                unit = functional.normalize(features[:count].float(), dim=1)
+                total = unit if total is None else total + unit
+            assert total is not None
+            vectors = functional.normalize(total, dim=1)
         return vectors.numpy().astype(np.float32, copy=False)

@@ -4,26 +4,27 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from search.descriptors import DescriptorTransform
 from search.faiss_api import faiss
+from search.neighbours import FloatArray as FloatArray
+from search.neighbours import IdArray as IdArray
+from search.neighbours import VectorLookup as VectorLookup
+from search.neighbours import recall_at_k, rerank
 
 log = logging.getLogger(__name__)
 
-FloatArray = npt.NDArray[np.float32]
-IdArray = npt.NDArray[np.int64]
-# Looks up the stored full-precision vectors of image ids (for re-ranking compressed results).
-VectorLookup = Callable[[IdArray], FloatArray]
 
 MIN_POINTS_PER_LIST = 39  # FAISS warns below this many training points per centroid
 # FAISS advises 30 to 256 training points per list; 64 keeps k-means on a 1M catalogue to
 # about a minute on two cores with no measurable recall loss at the tuned nprobe.
 MAX_TRAINING_POINTS_PER_LIST = 64
+DESCRIPTOR_FILE = "descriptor.npz"
 NPROBE_STEPS = (1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024)
 
 
@@ -64,12 +65,25 @@ class SearchHits:
 
 
 class VectorIndex:
-    """A trained FAISS index on L2-normalised vectors with inner-product (cosine) metric."""
+    """A trained FAISS index on L2-normalised vectors with inner-product (cosine) metric.
 
-    def __init__(self, index: Any, factory: str, trained_size: int) -> None:
+    With a descriptor transform (search.descriptors), the index holds transformed vectors:
+    `train` and `add` take stored (raw) vectors and transform them as catalogue images, lookups
+    for re-ranking are transformed alike, and queries must be put into the index's space first
+    (`query_space`). `dim` is always the raw vectors' dimension.
+    """
+
+    def __init__(
+        self,
+        index: Any,
+        factory: str,
+        trained_size: int,
+        transform: DescriptorTransform | None = None,
+    ) -> None:
         self.index = index
         self.factory = factory
         self.trained_size = trained_size
+        self.transform = transform
         self.ivf = faiss.extract_index_ivf(index) if "IVF" in factory else None
         if self.ivf is not None:
             # Arbitrary ids (ours are image ids) need a hash-table direct map for reconstruct.
@@ -78,7 +92,24 @@ class VectorIndex:
 
     @property
     def dim(self) -> int:
-        return int(self.index.d)
+        """The dimension of the vectors it takes (stored vectors, query embeddings)."""
+        return self.transform.in_dim if self.transform is not None else int(self.index.d)
+
+    def query_space(self, vectors: FloatArray, *, photos: bool = True) -> FloatArray:
+        """Query vectors in the index's space: uploaded photos, or catalogue images' stored
+        vectors (similar items) with `photos=False`."""
+        if self.transform is None:
+            return np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        return self.transform.photos(vectors) if photos else self.transform.catalogue(vectors)
+
+    def _stored(self, vectors: FloatArray) -> FloatArray:
+        return vectors if self.transform is None else self.transform.catalogue(vectors)
+
+    def index_space(self, lookup: VectorLookup) -> VectorLookup:
+        """A lookup of stored vectors that answers in the index's space (for re-ranking)."""
+        if self.transform is None:
+            return lookup
+        return lambda ids: self._stored(lookup(ids))
 
     @property
     def ntotal(self) -> int:
@@ -99,6 +130,7 @@ class VectorIndex:
         *,
         factory: str,
         seed: int = 1338,
+        transform: DescriptorTransform | None = None,
     ) -> VectorIndex:
         """Create an empty index of `factory` and train it on (a sample of) `vectors`.
 
@@ -106,7 +138,10 @@ class VectorIndex:
             vectors: (n, d) float32, unit length: the catalogue, or a sample of it.
             factory: FAISS factory string, e.g. from `choose_factory`.
             seed: for the training sample and k-means, so builds are reproducible.
+            transform: the build's descriptor transform; training sees transformed vectors.
         """
+        if transform is not None:
+            vectors = transform.catalogue(vectors)
         dim = vectors.shape[1]
         index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
         ivf = faiss.extract_index_ivf(index) if "IVF" in factory else None
@@ -120,12 +155,14 @@ class VectorIndex:
             ivf.cp.max_points_per_centroid = MAX_TRAINING_POINTS_PER_LIST
             ivf.cp.min_points_per_centroid = 1  # tiny catalogues: train anyway, quietly
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
-        return cls(index, factory, trained_size=len(vectors))
+        return cls(index, factory, trained_size=len(vectors), transform=transform)
 
     def add(self, vectors: FloatArray, ids: IdArray) -> None:
+        """Add stored (raw) vectors under their image ids."""
         if len(ids):
             self.index.add_with_ids(
-                np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, np.int64)
+                np.ascontiguousarray(self._stored(vectors), dtype=np.float32),
+                np.ascontiguousarray(ids, np.int64),
             )
 
     def remove(self, ids: IdArray) -> int:
@@ -151,9 +188,9 @@ class VectorIndex:
         return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
     def reconstruct(self, ids: IdArray) -> FloatArray:
-        """The vectors stored for these ids (approximations, for a compressed index)."""
+        """The index's vectors for these ids (approximations, for a compressed index)."""
         if not len(ids):
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return np.zeros((0, int(self.index.d)), dtype=np.float32)
         vectors: FloatArray = self.index.reconstruct_batch(np.ascontiguousarray(ids, np.int64))
         return vectors
 
@@ -176,12 +213,12 @@ class VectorIndex:
         """The k nearest image ids of each query.
 
         Args:
-            queries: (nq, d) float32, unit length.
+            queries: (nq, d) float32, unit length, in the index's space (`query_space`).
             k: results per query.
             nprobe: lists to visit (default: the tuned value).
             selector: only these ids may be returned (FAISS filters inside the search, so a
                 selective filter still yields the true top-k of the allowed set).
-            lookup: full vectors by id; when given and the index is compressed, the best
+            lookup: stored vectors by id; when given and the index is compressed, the best
                 `k * rerank_factor` candidates are re-scored exactly and the top k kept.
             rerank_factor: candidates per result to re-rank.
         """
@@ -198,7 +235,7 @@ class VectorIndex:
         scores, ids = self.index.search(queries, fetch, params=params)
         if re_rank:
             assert lookup is not None
-            scores, ids = rerank(queries, ids, lookup, k)
+            scores, ids = rerank(queries, ids, self.index_space(lookup), k)
         return SearchHits(scores, ids)
 
     def tune_nprobe(
@@ -212,7 +249,7 @@ class VectorIndex:
         """The smallest nprobe whose recall@k against `truth` reaches `target`; sets it.
 
         Args:
-            queries: (nq, d) sample queries.
+            queries: (nq, d) sample queries, in the index's space.
             truth: (nq, k) exact nearest ids of each query.
             target: recall to reach, e.g. 0.95.
             lookup: as for `search` (re-ranking counts towards recall).
@@ -233,53 +270,27 @@ class VectorIndex:
         return nprobe, recall
 
     def save(self, path: str) -> None:
+        """Write the FAISS index to `path` and its transform (if any) beside it."""
         faiss.write_index(self.index, path)
+        if self.transform is not None:
+            self.transform.save(descriptor_path(path))
 
     @classmethod
     def load(cls, path: str, *, factory: str, trained_size: int, nprobe: int) -> VectorIndex:
-        loaded = cls(faiss.read_index(path), factory, trained_size)
+        beside = descriptor_path(path)
+        transform = DescriptorTransform.load(beside) if beside.is_file() else None
+        loaded = cls(faiss.read_index(path), factory, trained_size, transform)
         loaded.nprobe = nprobe
         return loaded
 
     def copy(self) -> VectorIndex:
-        clone = VectorIndex(faiss.clone_index(self.index), self.factory, self.trained_size)
+        clone = VectorIndex(
+            faiss.clone_index(self.index), self.factory, self.trained_size, self.transform
+        )
         clone.nprobe = self.nprobe
         return clone
 
 
-def exact_neighbours(queries: FloatArray, vectors: FloatArray, ids: IdArray, k: int) -> IdArray:
-    """Ground truth: the k nearest ids by exact inner product (FAISS's brute force)."""
-    _, positions = faiss.knn(
-        np.ascontiguousarray(queries, dtype=np.float32),
-        np.ascontiguousarray(vectors, dtype=np.float32),
-        min(k, len(vectors)),
-        metric=faiss.METRIC_INNER_PRODUCT,
-    )
-    return np.where(positions >= 0, ids[np.maximum(positions, 0)], -1)
-
-
-def recall_at_k(found: IdArray, truth: IdArray) -> float:
-    """Mean share of each query's true k nearest that were found (ignoring -1 padding)."""
-    total = hits = 0
-    for got, want in zip(found, truth, strict=True):
-        wanted = set(want[want >= 0].tolist())
-        total += len(wanted)
-        hits += len(wanted & set(got.tolist()))
-    return hits / total if total else 1.0
-
-
-def rerank(
-    queries: FloatArray, candidates: IdArray, lookup: VectorLookup, k: int
-) -> tuple[FloatArray, IdArray]:
-    """Re-score each query's candidate ids with full vectors; keep the best k (-1 padded)."""
-    scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
-    ids = np.full((len(queries), k), -1, dtype=np.int64)
-    for row, (query, found) in enumerate(zip(queries, candidates, strict=True)):
-        valid = found[found >= 0]
-        if not len(valid):
-            continue
-        exact = lookup(valid) @ query
-        order = np.argsort(-exact)[:k]
-        scores[row, : len(order)] = exact[order]
-        ids[row, : len(order)] = valid[order]
-    return scores, ids
+def descriptor_path(index_path: str) -> Path:
+    """Where an index file's descriptor transform lives: beside it, in the build's folder."""
+    return Path(index_path).with_name(DESCRIPTOR_FILE)

@@ -13,8 +13,9 @@ from search.errors import IndexNotReady, UnknownProduct
 from search.faiss_api import faiss
 from search.filter_params import Filters
 from search.filters import allowed_image_ids, searchable_images
-from search.index import FloatArray, IdArray, SearchHits, VectorIndex, rerank
+from search.index import FloatArray, IdArray, SearchHits, VectorIndex
 from search.models import ImageStatus, Product, ProductImage
+from search.neighbours import rerank
 from search.vectors import load_vectors
 
 # Filters allowing at most this many images are searched exactly over just those vectors.
@@ -72,7 +73,7 @@ class Searcher:
         self.index = index
         self.backbone_id = backbone_id
         self.rerank_factor = rerank_factor
-        self.lookup = StoreLookup(engine, backbone_id)
+        self.lookup = StoreLookup(engine, backbone_id)  # stored (raw) vectors
         # For exact search under selective filters: which allowed images the index holds.
         self.indexed_ids = index.ids()
 
@@ -86,16 +87,28 @@ class Searcher:
         exclude_product: int | None = None,
         stages: dict[str, float] | None = None,
     ) -> list[ProductHit]:
-        """The k best products for one or more query vectors ((d,) or (nq, d), unit length).
+        """The k best products for one or more photos' embeddings ((d,) or (nq, d)).
 
         With several queries, an image's score is its best over them. `stages`, if given,
         receives the seconds spent searching vectors ("search") and reading products
         ("products").
         """
+        queries = self.index.query_space(query, photos=True)
+        return self._search(queries, k, filters, nprobe, exclude_product, stages)
+
+    def _search(
+        self,
+        queries: FloatArray,
+        k: int,
+        filters: Filters | None,
+        nprobe: int | None,
+        exclude_product: int | None,
+        stages: dict[str, float] | None,
+    ) -> list[ProductHit]:
+        """`search` for queries already in the index's space."""
         stages = stages if stages is not None else {}
         stages.setdefault("search", 0.0)
         stages.setdefault("products", 0.0)
-        queries = np.atleast_2d(np.asarray(query, dtype=np.float32))
         allowed = None
         if filters is not None and not filters.is_empty():
             started = time.perf_counter()
@@ -147,7 +160,9 @@ class Searcher:
         # work for a three-image product, and it favours look-alikes of the whole product.
         mean = vectors.mean(axis=0)
         query = (mean / np.linalg.norm(mean)).astype(np.float32)
-        return self.search(query, k=k, filters=filters, exclude_product=row[0], stages=stages)
+        # A catalogue image, not a photo: it enters the index's space as the catalogue does.
+        queries = self.index.query_space(query, photos=False)
+        return self._search(queries, k, filters, None, row[0], stages)
 
     def _image_hits(
         self, queries: FloatArray, fetch: int, allowed: IdArray | None, nprobe: int | None
@@ -183,7 +198,8 @@ class Searcher:
             scores = np.take_along_axis(similarity, top, axis=1).astype(np.float32)
             ids = present[top]
         if self.index.compressed and count:
-            scores, ids = rerank(queries, ids, self.lookup, min(fetch, count))
+            lookup = self.index.index_space(self.lookup)
+            scores, ids = rerank(queries, ids, lookup, min(fetch, count))
         return _pad(SearchHits(scores, ids), fetch)
 
     def _collapse(self, hits: SearchHits, exclude_product: int | None) -> list[ProductHit]:

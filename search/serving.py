@@ -27,6 +27,7 @@ from search.index import VectorIndex
 from search.index_sync import sync_index
 from search.reads import catalog_revision
 from search.searcher import Searcher
+from search.views import parse_views
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,7 +66,12 @@ def embedder_for(manifest: Manifest, options: EmbedderOptions) -> Embedder:
             f"index {manifest.build_id} was built with {manifest.backbone}; this machine's "
             f"{backbone.name} weights are {backbone.identity}"
         )
-    return Embedder(backbone, precision=options.precision, batch_size=options.batch_size)
+    return Embedder(
+        backbone,
+        precision=options.precision,
+        batch_size=options.batch_size,
+        views=parse_views(manifest.query_views),  # the build's, whatever the settings say now
+    )
 
 
 def open_searcher(

@@ -14,9 +14,11 @@ from sqlalchemy import Engine
 
 from search.builds import BuildStore, LoadedBuild, Manifest
 from search.db import utcnow
+from search.descriptors import DescriptorPlan
 from search.errors import IncompatibleIndex, IndexNotReady
-from search.index import FloatArray, IdArray, VectorIndex, choose_factory, exact_neighbours
+from search.index import FloatArray, IdArray, VectorIndex, choose_factory
 from search.index_sync import apply_changes, catalog_vectors, changed_since, sync_index
+from search.neighbours import exact_neighbours
 from search.reads import catalog_revision
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ class IndexOptions:
     retrain_growth: float = 2.0
     max_imbalance: float = 3.0
     seed: int = 1338
+    descriptor: DescriptorPlan = DescriptorPlan()
 
 
 @dataclass
@@ -94,11 +97,15 @@ def build_index(
     current = _current(store, backbone_id, dim)
     reason = _retrain_reason(current, factory, len(ids), options, rebuild)
     if reason:
-        index = VectorIndex.train(vectors, factory=factory, seed=options.seed)
+        transform = options.descriptor.learn(vectors)
+        index = VectorIndex.train(vectors, factory=factory, seed=options.seed, transform=transform)
         index.add(vectors, ids)
         added, removed, derived_from = len(ids), 0, None
+        descriptor, query_views = options.descriptor.signature, options.descriptor.query_views
     else:
         assert current is not None
+        # An update keeps its build's transform and query views.
+        descriptor, query_views = current.manifest.descriptor, current.manifest.query_views
         with engine.connect() as connection:
             changed = changed_since(connection, backbone_id, current.manifest.vector_revision)
         # In place: the build was read from its file for this run alone, so nobody else sees it.
@@ -140,6 +147,8 @@ def build_index(
                 created_at=utcnow().isoformat(),
                 derived_from=derived_from,
                 vector_revision=late.revision,
+                descriptor=descriptor,
+                query_views=query_views,
             ),
             parent=live,
         )
@@ -185,6 +194,9 @@ def _retrain_reason(
         return f"catalogue grew from {current.index.trained_size:,} to {count:,} vectors"
     if current.index.imbalance() > options.max_imbalance:
         return f"lists unbalanced ({current.index.imbalance():.1f})"
+    if current.manifest.descriptor != options.descriptor.signature:
+        before, after = current.manifest.descriptor, options.descriptor.signature
+        return f"descriptors change from {before} to {after}"
     return ""
 
 
@@ -198,8 +210,10 @@ def _tune(
     """Pick nprobe on a sample of the catalogue's own vectors as queries."""
     rng = np.random.default_rng(options.seed)
     sample = rng.choice(len(ids), min(options.tune_queries, len(ids)), replace=False)
-    queries = vectors[np.sort(sample)]
-    truth = exact_neighbours(queries, vectors, ids, TUNE_K)
+    # Queries and ground truth in the index's space; the lookup stays raw (the index maps it).
+    space = vectors if index.transform is None else index.transform.catalogue(vectors)
+    queries = space[np.sort(sample)]
+    truth = exact_neighbours(queries, space, ids, TUNE_K)
     return index.tune_nprobe(
         queries, truth, target=options.target_recall, lookup=_lookup(ids, vectors)
     )

@@ -52,6 +52,10 @@ def build(
     factory: Annotated[
         str | None, typer.Option(help='FAISS factory string, e.g. "IVF256,Flat".')
     ] = None,
+    query_photos: Annotated[
+        Path | None,
+        typer.Option(help="Shopper-style photos (folder, or CSV with image) for domain centring."),
+    ] = None,
     random_weights: Annotated[
         bool, typer.Option("--random-weights", help="Random backbone weights: for tests only.")
     ] = False,
@@ -64,6 +68,7 @@ def build(
     from indexer.build.fetch import ImageFetcher
     from indexer.build.index_step import build_index
     from indexer.build.loader import ImageLoader
+    from indexer.build.photo_mean_step import remember_photo_mean
     from search.backbones import load_backbone
     from search.builds import BuildStore
     from search.embed import Embedder
@@ -85,6 +90,15 @@ def build(
             precision=precision or Precision(embed.precision),
             batch_size=batch_size or embed.batch_size,
         )
+        learned = None
+        if query_photos is not None:
+            learned = remember_photo_mean(
+                settings.photo_means_dir,
+                embedder,
+                query_photos,
+                max_pixels=embed.max_image_pixels,
+                query_views=embed.query_views,
+            )
         download = settings.download
         with (
             ImageFetcher(
@@ -122,12 +136,17 @@ def build(
             store,
             backbone_id=embedder.backbone.identity,
             backbone_name=embedder.backbone.name,
-            options=index_options(settings, factory),
+            options=index_options(settings, embedder.backbone.identity, factory),
             rebuild=rebuild,
         )
     if as_json:
-        typer.echo(json.dumps({"embedding": report.to_dict(), "index": index_report.to_dict()}))
+        output = {"embedding": report.to_dict(), "index": index_report.to_dict()}
+        typer.echo(json.dumps({**output, "query_photos": learned}))
         return
+    if learned is not None:
+        typer.echo(
+            f"query photos: mean of {learned['photos']:,} kept ({learned['skipped']} skipped)"
+        )
     compiled = f", compiled in {report.compile_seconds:.1f} s" if report.compile_seconds else ""
     typer.echo(
         f"embedded with {report.backbone} ({report.precision}{compiled}): {report.images:,} active "
@@ -171,10 +190,24 @@ def _compile_threshold(mode: str, auto_min_images: int) -> int | None:
     return {"on": 0, "off": None}.get(mode, auto_min_images)
 
 
-def index_options(settings: Settings, factory: str | None = None) -> IndexOptions:
+def index_options(settings: Settings, backbone_id: str, factory: str | None = None) -> IndexOptions:
     from indexer.build.index_step import IndexOptions
+    from search.descriptors import DescriptorPlan, Whitening
+    from search.photo_means import load_photo_mean, photo_mean_key
 
     index = settings.index
+    views = settings.embed.query_views
+    photos = None
+    if index.centring == "domain":
+        photos = load_photo_mean(settings.photo_means_dir, photo_mean_key(backbone_id, views))
+    descriptor = DescriptorPlan(
+        photo_mean=None if photos is None else photos.vector,
+        photo_mean_digest="" if photos is None else photos.digest,
+        photo_mean_source="" if photos is None else photos.source,
+        whitening=Whitening(index.whitening),
+        dimensions=index.dimensions,
+        query_views=views,
+    )
     return IndexOptions(
         factory=factory or index.factory,
         memory_budget_bytes=index.memory_budget_mb * 2**20,
@@ -182,6 +215,7 @@ def index_options(settings: Settings, factory: str | None = None) -> IndexOption
         tune_queries=index.tune_queries,
         retrain_growth=index.retrain_growth,
         max_imbalance=index.max_imbalance,
+        descriptor=descriptor,
     )
 
 
@@ -238,7 +272,7 @@ def verify(
                 store,
                 backbone_id=live.backbone,
                 backbone_name=live.backbone_name,
-                options=index_options(settings),
+                options=index_options(settings, live.backbone),
                 rebuild=bool(report.mismatches),
             )
     if as_json:

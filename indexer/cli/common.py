@@ -100,9 +100,16 @@ def main_options(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    from pydantic import ValidationError
+
     from search.config import Settings
 
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = "FACET_" + "__".join(str(part).upper() for part in first["loc"])
+        raise fail(f"setting {name}: {first['msg']}") from None
     if home is not None:
         settings = settings.model_copy(update={"home": home})
     ctx.obj = Context(settings=settings, quiet=quiet)

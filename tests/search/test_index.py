@@ -8,13 +8,8 @@ import numpy as np
 import pytest
 
 from search.faiss_api import faiss
-from search.index import (
-    VectorIndex,
-    choose_factory,
-    choose_nlist,
-    exact_neighbours,
-    recall_at_k,
-)
+from search.index import VectorIndex, choose_factory, choose_nlist
+from search.neighbours import exact_neighbours, recall_at_k
 
 
 def embeddings(n: int, dim: int = 32, seed: int = 1338) -> np.ndarray:

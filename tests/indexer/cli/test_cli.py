@@ -124,3 +124,11 @@ def test_db_upgrade_and_current(tmp_path: Path) -> None:
     assert code == 0 and f"already at {head}" in out
     code, out, _ = facet(tmp_path, "db", "current")
     assert code == 0 and f"database at {head}; newest migration {head}" in out
+
+
+def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:
+    env = {"FACET_INDEX__TARGET_RECALL": "5"}
+    result = runner.invoke(app, ["--home", str(tmp_path), "status"], env=env)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("facet: error: setting FACET_INDEX__TARGET_RECALL: ")
+    assert len(result.stderr.strip().splitlines()) == 1
