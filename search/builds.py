@@ -19,7 +19,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from search.db import utcnow
-from search.errors import IncompatibleIndex, IndexNotReady, PublishBusy, StaleBuild
+from search.errors import IncompatibleIndex, IndexNotReady, PublishBusy, StaleBuild, UnknownBuild
 from search.index import VectorIndex
 
 INDEX_FILE = "index.faiss"
@@ -184,6 +184,23 @@ class BuildStore:
         build_id = self.current_id()
         if build_id is None:
             raise IndexNotReady("no index has been built yet: run `facet build`")
+        return self.load(build_id, backbone=backbone, dim=dim)
+
+    def load(
+        self, build_id: str, *, backbone: str | None = None, dim: int | None = None
+    ) -> LoadedBuild:
+        """Load a kept build, live or not (to compare it with the live one, say).
+
+        Raises:
+            UnknownBuild: no kept build has this id.
+            IndexNotReady: the build is unreadable.
+            IncompatibleIndex: built from another backbone identity or dimension.
+        """
+        kept = self.build_ids()
+        if build_id not in kept:  # also keeps a "../x" id inside the builds folder
+            raise UnknownBuild(
+                f"no index build {build_id!r}: kept builds are {', '.join(kept) or 'none'}"
+            )
         manifest = self.manifest(build_id)
         if backbone is not None and manifest.backbone != backbone:
             raise IncompatibleIndex(
@@ -208,17 +225,23 @@ class BuildStore:
             )
         return LoadedBuild(manifest, index)
 
+    def previous_id(self) -> str | None:
+        """The build published before the current one (what `rollback` goes back to), if kept."""
+        current = self.current_id()
+        builds = self.build_ids()
+        if current is None or current not in builds:
+            return None
+        position = builds.index(current)
+        return builds[position - 1] if position > 0 else None
+
     def rollback(self) -> tuple[str, str]:
         """Make the build before the current one current; returns (from, to)."""
         with self.locked():
-            current = self.current_id()
-            builds = self.build_ids()
-            if current is None or current not in builds:
+            current, previous = self.current_id(), self.previous_id()
+            if current is None or current not in self.build_ids():
                 raise IndexNotReady("no current index to roll back from")
-            position = builds.index(current)
-            if position == 0:
+            if previous is None:
                 raise IndexNotReady(f"{current} is the oldest build kept: nothing to roll back to")
-            previous = builds[position - 1]
             self._point_to(previous)
             return current, previous
 
