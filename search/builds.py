@@ -19,7 +19,8 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from search.db import utcnow
-from search.errors import IncompatibleIndex, IndexNotReady, PublishBusy, StaleBuild
+from search.durable import fsync_path, write_durably
+from search.errors import IncompatibleIndex, IndexNotReady, PublishBusy, StaleBuild, UnknownBuild
 from search.index import VectorIndex, descriptor_path
 
 INDEX_FILE = "index.faiss"
@@ -131,7 +132,7 @@ class BuildStore:
             index.save(str(staging / INDEX_FILE))
             for written in (staging / INDEX_FILE, descriptor_path(str(staging / INDEX_FILE))):
                 if written.exists():
-                    _fsync_path(written)
+                    fsync_path(written)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -147,13 +148,13 @@ class BuildStore:
                     "one was being made"
                 )
             manifest = replace(manifest, build_id=self.new_build_id())
-            _write_durably(staging / MANIFEST_FILE, json.dumps(asdict(manifest), indent=2))
+            write_durably(staging / MANIFEST_FILE, json.dumps(asdict(manifest), indent=2))
             final = self.builds / manifest.build_id
             os.replace(staging, final)  # a build folder exists whole or not at all
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        _fsync_path(self.builds)
+        fsync_path(self.builds)
         self._point_to(manifest.build_id)
         self._prune()
         return manifest
@@ -192,6 +193,23 @@ class BuildStore:
         build_id = self.current_id()
         if build_id is None:
             raise IndexNotReady("no index has been built yet: run `facet build`")
+        return self.load(build_id, backbone=backbone, dim=dim)
+
+    def load(
+        self, build_id: str, *, backbone: str | None = None, dim: int | None = None
+    ) -> LoadedBuild:
+        """Load a kept build, live or not (to compare it with the live one, say).
+
+        Raises:
+            UnknownBuild: no kept build has this id.
+            IndexNotReady: the build is unreadable.
+            IncompatibleIndex: built from another backbone identity or dimension.
+        """
+        kept = self.build_ids()
+        if build_id not in kept:  # also keeps a "../x" id inside the builds folder
+            raise UnknownBuild(
+                f"no index build {build_id!r}: kept builds are {', '.join(kept) or 'none'}"
+            )
         manifest = self.manifest(build_id)
         if backbone is not None and manifest.backbone != backbone:
             raise IncompatibleIndex(
@@ -216,22 +234,28 @@ class BuildStore:
             )
         return LoadedBuild(manifest, index)
 
+    def previous_id(self) -> str | None:
+        """The build published before the current one (what `rollback` goes back to), if kept."""
+        current = self.current_id()
+        builds = self.build_ids()
+        if current is None or current not in builds:
+            return None
+        position = builds.index(current)
+        return builds[position - 1] if position > 0 else None
+
     def rollback(self) -> tuple[str, str]:
         """Make the build before the current one current; returns (from, to)."""
         with self.locked():
-            current = self.current_id()
-            builds = self.build_ids()
-            if current is None or current not in builds:
+            current, previous = self.current_id(), self.previous_id()
+            if current is None or current not in self.build_ids():
                 raise IndexNotReady("no current index to roll back from")
-            position = builds.index(current)
-            if position == 0:
+            if previous is None:
                 raise IndexNotReady(f"{current} is the oldest build kept: nothing to roll back to")
-            previous = builds[position - 1]
             self._point_to(previous)
             return current, previous
 
     def _point_to(self, build_id: str) -> None:
-        _write_durably(self.root / POINTER_FILE, build_id + "\n")
+        write_durably(self.root / POINTER_FILE, build_id + "\n")
 
     def _prune(self) -> None:
         current = self.current_id()
@@ -262,22 +286,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _write_durably(path: Path, text: str) -> None:
-    """Write a small file atomically: to a temporary name, fsync, then rename over the target."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    _fsync_path(path.parent)
-
-
-def _fsync_path(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

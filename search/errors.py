@@ -41,6 +41,10 @@ class UnknownProduct(FacetError):
     """No active product has this SKU."""
 
 
+class UnknownBuild(FacetError):
+    """No kept index build has this id (never published, or pruned since)."""
+
+
 class StaleBuild(FacetError):
     """A publisher built on a build that is no longer current (someone published meanwhile)."""
 

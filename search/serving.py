@@ -75,10 +75,11 @@ def embedder_for(manifest: Manifest, options: EmbedderOptions) -> Embedder:
 
 
 def open_searcher(
-    store: BuildStore, engine: Engine, *, rerank_factor: int
+    store: BuildStore, engine: Engine, *, rerank_factor: int, build_id: str | None = None
 ) -> tuple[LoadedBuild, Searcher]:
-    """The live build and a searcher over it (no embedder: for look-alikes of stored vectors)."""
-    build = store.load_current()
+    """A build (the live one unless `build_id` names another kept one) and a searcher over it
+    (no embedder: for look-alikes of stored vectors)."""
+    build = store.load_current() if build_id is None else store.load(build_id)
     searcher = Searcher(
         engine, build.index, backbone_id=build.manifest.backbone, rerank_factor=rerank_factor
     )
@@ -86,10 +87,16 @@ def open_searcher(
 
 
 def open_snapshot(
-    store: BuildStore, engine: Engine, *, rerank_factor: int, embedder: EmbedderOptions
+    store: BuildStore,
+    engine: Engine,
+    *,
+    rerank_factor: int,
+    embedder: EmbedderOptions,
+    build_id: str | None = None,
 ) -> Snapshot:
-    """The live build, its searcher and its embedder."""
-    build, searcher = open_searcher(store, engine, rerank_factor=rerank_factor)
+    """A build (the live one unless `build_id` names another kept one), its searcher and the
+    embedder of its own backbone."""
+    build, searcher = open_searcher(store, engine, rerank_factor=rerank_factor, build_id=build_id)
     return Snapshot(build.manifest, searcher, embedder_for(build.manifest, embedder))
 
 

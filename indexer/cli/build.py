@@ -233,18 +233,6 @@ def print_index_report(report: IndexReport) -> None:
 
 @app.command()
 @reports_errors
-def rollback(ctx: typer.Context) -> None:
-    """Make the previous index build current again."""
-    from search.builds import BuildStore
-
-    context: Context = ctx.obj
-    store = BuildStore(context.settings.index_dir, keep=context.settings.index.keep_builds)
-    was, now = store.rollback()
-    typer.echo(f"current index: {now} (was {was})")
-
-
-@app.command()
-@reports_errors
 def verify(
     ctx: typer.Context,
     repair: Annotated[

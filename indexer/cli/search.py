@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from search.config import Settings
     from search.embed import Embedder
     from search.searcher import ProductHit, Searcher
+    from search.serving import Snapshot
 
 KOption = Annotated[int, typer.Option("--k", min=1, max=1000, help="Number of products.")]
 
@@ -60,11 +61,18 @@ def open_searcher(settings: Settings, engine: Engine) -> tuple[LoadedBuild, Sear
 
 def open_search(settings: Settings, engine: Engine) -> tuple[Searcher, Embedder]:
     """The live index and the embedder of the backbone it was built with."""
+    snapshot = open_build(settings, engine)
+    return snapshot.searcher, snapshot.embedder
+
+
+def open_build(settings: Settings, engine: Engine, build_id: str | None = None) -> Snapshot:
+    """A build (the live one unless `build_id` names another kept one), its searcher and the
+    embedder of the backbone it was built with."""
     from search.builds import BuildStore
     from search.config import Precision
     from search.serving import EmbedderOptions, open_snapshot
 
-    snapshot = open_snapshot(
+    return open_snapshot(
         BuildStore(settings.index_dir, keep=settings.index.keep_builds),
         engine,
         rerank_factor=settings.index.rerank_factor,
@@ -73,73 +81,8 @@ def open_search(settings: Settings, engine: Engine) -> tuple[Searcher, Embedder]
             models_dir=settings.models_dir,
             precision=Precision(settings.embed.precision),
         ),
+        build_id=build_id,
     )
-    return snapshot.searcher, snapshot.embedder
-
-
-@app.command()
-@reports_errors
-def evaluate(
-    ctx: typer.Context,
-    queries: Annotated[Path, typer.Argument(help="CSV: image (relative to it) and sku, or label.")],
-    k: Annotated[int, typer.Option("--k", min=1, max=100, help="Results per query.")] = 10,
-    label_field: Annotated[
-        str | None,
-        typer.Option(
-            help="Relevant = same value of this field: category, material, style or an attribute."
-        ),
-    ] = None,
-    report: Annotated[
-        Path | None, typer.Option(help="Write report.json and report.html into this folder.")
-    ] = None,
-    exact: Annotated[
-        bool, typer.Option("--exact", help="Probe every list: model quality without ANN loss.")
-    ] = False,
-    as_json: JsonOption = False,
-) -> None:
-    """Measure retrieval quality: Recall@1/5/10, mAP@10, MRR (and label accuracy)."""
-    from indexer.evaluation.evaluate import evaluate as run_evaluation
-    from indexer.evaluation.evaluate import read_queries
-    from indexer.evaluation.report import write_report
-
-    context: Context = ctx.obj
-    settings = context.settings
-    parsed = read_queries(queries, label_field)
-    with open_store(settings) as engine:
-        searcher, embedder = open_search(settings, engine)
-        result = run_evaluation(
-            engine,
-            searcher,
-            embedder,
-            parsed,
-            k=k,
-            label_field=label_field,
-            exact=exact,
-            max_pixels=settings.embed.max_image_pixels,
-        )
-        if report is not None:
-            write_report(result, report, engine)
-    summary = result.summary()
-    if as_json:
-        typer.echo(json.dumps(summary))
-        return
-    typer.echo(f"{summary['queries']} queries ({summary['mode']}{', exact' if exact else ''})")
-    for name in (
-        "recall_at_1",
-        "recall_at_5",
-        "recall_at_10",
-        "map_at_10",
-        "mrr",
-        "label_accuracy",
-    ):
-        if summary[name] is not None:
-            typer.echo(f"  {name:<16} {summary[name]:.4f}")
-    typer.echo(
-        f"  latency ms       p50 {summary['latency_p50_ms']}, p95 {summary['latency_p95_ms']}, "
-        f"p99 {summary['latency_p99_ms']}"
-    )
-    if report is not None:
-        typer.echo(f"report: {report / 'report.html'}")
 
 
 @app.command()

@@ -1,39 +1,31 @@
-"""`facet evaluate`: how well photos find their product (or label) in the current index."""
+"""`facet evaluate`: how well photos find their product (or label) in an index build."""
 
 from __future__ import annotations
 
-import csv
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, String, cast, func, select
 
 from indexer.evaluation.metrics import (
+    ClassScores,
     average_precision_at,
+    class_scores,
+    confusion_counts,
     first_relevant_rank,
     hit_at,
+    macro_average,
     reciprocal_rank,
 )
-from search.embed import Embedder
-from search.errors import FacetError
+from indexer.evaluation.queries import EvaluationError, Query
 from search.models import Product
-from search.searcher import Searcher
+from search.serving import Snapshot
 
 PRODUCT_FIELDS = ("category", "material", "style")
-
-
-class EvaluationError(FacetError):
-    """The queries file cannot be used."""
-
-
-@dataclass(frozen=True)
-class Query:
-    line: int
-    image: Path
-    expected: str  # a SKU, or a label of --label-field
+# The predicted class of a query without results, or whose top product has no such label.
+NO_PREDICTION = "(none)"
 
 
 @dataclass
@@ -43,6 +35,8 @@ class QueryOutcome:
     rank: int | None  # of the first relevant result, 1-based; None if not in the results
     results: list[dict[str, Any]]  # sku, label, score, image_id, relevant
     seconds: float
+    # The top result's label (its SKU in SKU mode): the class the query was given.
+    predicted: str
 
 
 @dataclass
@@ -51,6 +45,8 @@ class EvaluationReport:
     k: int
     mode: str  # "sku" or "label:<field>"
     exact: bool
+    build_id: str
+    backbone: str
     recall_at_1: float
     recall_at_5: float
     recall_at_10: float
@@ -60,49 +56,34 @@ class EvaluationReport:
     latency_p50_ms: float
     latency_p95_ms: float
     latency_p99_ms: float
+    # The top result read as a classification (the SKU's in SKU mode): means over the classes
+    # that have queries; per class by name; true class -> predicted class -> queries.
+    macro_precision: float
+    macro_recall: float
+    macro_f1: float
+    per_class: dict[str, ClassScores] = field(default_factory=dict)
+    confusion: dict[str, dict[str, int]] = field(default_factory=dict)
     outcomes: list[QueryOutcome] = field(default_factory=list)
 
-    def summary(self) -> dict[str, Any]:
+    def details(self) -> dict[str, Any]:
+        """Every figure, per class and confusion counts included (report.json's summary)."""
         data = asdict(self)
         data.pop("outcomes")
         return data
 
-
-def read_queries(path: Path, label_field: str | None) -> list[Query]:
-    """Queries from a CSV with `image` (relative to the CSV) and `sku` or `label`.
-
-    Raises:
-        EvaluationError: missing file or column, empty file, a missing image.
-    """
-    column = "label" if label_field else "sku"
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            header = [name.strip().lower() for name in reader.fieldnames or []]
-            if "image" not in header or column not in header:
-                raise EvaluationError(f"{path}: needs the columns image and {column}")
-            rows = [
-                {k.strip().lower(): (v or "").strip() for k, v in row.items()} for row in reader
-            ]
-    except OSError as error:
-        raise EvaluationError(f"{path}: cannot read queries: {error.strerror}") from None
-    queries = []
-    for line, row in enumerate(rows, start=2):
-        if not row["image"] or not row[column]:
-            raise EvaluationError(f"{path} line {line}: empty image or {column}")
-        image = (path.parent / row["image"]).resolve()
-        if not image.is_file():
-            raise EvaluationError(f"{path} line {line}: no image file {row['image']}")
-        queries.append(Query(line, image, row[column]))
-    if not queries:
-        raise EvaluationError(f"{path}: no queries")
-    return queries
+    def summary(self) -> dict[str, Any]:
+        """What `--json` prints: in SKU mode without the per-SKU figures (one class per
+        product is too many for one line; report.json has them)."""
+        data = self.details()
+        if self.mode == "sku":
+            data.pop("per_class")
+            data.pop("confusion")
+        return data
 
 
 def evaluate(
     engine: Engine,
-    searcher: Searcher,
-    embedder: Embedder,
+    build: Snapshot,
     queries: list[Query],
     *,
     k: int = 10,
@@ -110,7 +91,7 @@ def evaluate(
     exact: bool = False,
     max_pixels: int = 50_000_000,
 ) -> EvaluationReport:
-    """Search every query and score the rankings.
+    """Search every query in one build (embedded by its own backbone) and score the rankings.
 
     In SKU mode a result is relevant when it is the expected product; in label mode when its
     `label_field` (category, material, style or an attribute) equals the query's label.
@@ -127,12 +108,12 @@ def evaluate(
     totals: dict[str, int] = {}
     for value in labels.values():
         totals[value] = totals.get(value, 0) + 1
-    nprobe = searcher.index.nlist if exact else None
+    nprobe = build.searcher.index.nlist if exact else None
     outcomes = []
     for query in queries:
         started = time.perf_counter()
-        vector = embedder.embed_files([query.image], max_pixels=max_pixels)[0]
-        hits = searcher.search(vector, k=depth, nprobe=nprobe)
+        vector = build.embedder.embed_files([query.image], max_pixels=max_pixels)[0]
+        hits = build.searcher.search(vector, k=depth, nprobe=nprobe)
         seconds = time.perf_counter() - started
         results: list[dict[str, Any]] = []
         for hit in hits:
@@ -147,12 +128,26 @@ def evaluate(
                 }
             )
         relevant = [bool(r["relevant"]) for r in results]
+        top_label = results[0]["label"] if results else None
         outcomes.append(
             QueryOutcome(
-                str(query.image), query.expected, first_relevant_rank(relevant), results, seconds
+                image=str(query.image),
+                expected=query.expected,
+                rank=first_relevant_rank(relevant),
+                results=results,
+                seconds=seconds,
+                predicted=NO_PREDICTION if top_label is None else str(top_label),
             )
         )
-    return _score(outcomes, totals, k=k, label_field=label_field, exact=exact)
+    return _score(
+        outcomes,
+        totals,
+        k=k,
+        label_field=label_field,
+        exact=exact,
+        build_id=build.manifest.build_id,
+        backbone=build.manifest.backbone,
+    )
 
 
 def _score(
@@ -162,6 +157,8 @@ def _score(
     k: int,
     label_field: str | None,
     exact: bool,
+    build_id: str,
+    backbone: str,
 ) -> EvaluationReport:
     relevance = [[bool(r["relevant"]) for r in o.results] for o in outcomes]
     total_relevant = [1 if label_field is None else totals.get(o.expected, 0) for o in outcomes]
@@ -169,11 +166,21 @@ def _score(
     label_accuracy = None
     if label_field is not None:
         label_accuracy = float(np.mean([bool(r and r[0]) for r in relevance]))
+    truth = [o.expected for o in outcomes]
+    predicted = [o.predicted for o in outcomes]
+    per_class = {
+        name: scores
+        for name, scores in class_scores(truth, predicted).items()
+        if name != NO_PREDICTION  # not a class: no result, or an unlabelled product
+    }
+    macro = _rounded(macro_average(per_class))
     return EvaluationReport(
         queries=len(outcomes),
         k=k,
         mode="sku" if label_field is None else f"label:{label_field}",
         exact=exact,
+        build_id=build_id,
+        backbone=backbone,
         recall_at_1=_mean(hit_at(r, 1) for r in relevance),
         recall_at_5=_mean(hit_at(r, 5) for r in relevance),
         recall_at_10=_mean(hit_at(r, 10) for r in relevance),
@@ -185,7 +192,18 @@ def _score(
         latency_p50_ms=round(float(np.percentile(latencies, 50)), 2),
         latency_p95_ms=round(float(np.percentile(latencies, 95)), 2),
         latency_p99_ms=round(float(np.percentile(latencies, 99)), 2),
+        macro_precision=macro.precision,
+        macro_recall=macro.recall,
+        macro_f1=macro.f1,
+        per_class={name: _rounded(scores) for name, scores in per_class.items()},
+        confusion=confusion_counts(truth, predicted),
         outcomes=outcomes,
+    )
+
+
+def _rounded(scores: ClassScores) -> ClassScores:
+    return ClassScores(
+        round(scores.precision, 4), round(scores.recall, 4), round(scores.f1, 4), scores.support
     )
 
 

@@ -2,101 +2,87 @@
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
-from PIL import Image
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
+from indexer.evaluation.compare import Comparison
 from indexer.evaluation.evaluate import EvaluationReport
-from search.decoding import decode_image
-from search.errors import ImageDecodeError
-from search.files import file_path, is_url
-from search.models import ProductImage
+from indexer.evaluation.report_html import (
+    Thumbnails,
+    confusion_table,
+    figures,
+    figures_side_by_side,
+    page,
+    per_class_table,
+    query_cell,
+    ranking_cell,
+)
 
-THUMBNAIL = 112
+CLASSES_NOTE = (
+    "<p>The top result's {what} read as the query's predicted class. Macro averages are over "
+    "the classes that have queries; a class only predicted has support 0.</p>"
+)
 
 
 def write_report(report: EvaluationReport, folder: Path, engine: Engine) -> None:
     """Write report.json (every number and ranking) and report.html (worst queries first)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    data = {"summary": report.summary(), "queries": [asdict(o) for o in report.outcomes]}
-    (folder / "report.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
-    uris = _image_uris(engine, {r["image_id"] for o in report.outcomes for r in o.results})
-    thumbnails: dict[str, str] = {}
-
-    def thumbnail(uri: str) -> str:
-        if uri not in thumbnails:
-            thumbnails[uri] = _thumbnail(uri)
-        return thumbnails[uri]
-
-    worst_first = sorted(report.outcomes, key=lambda o: -(o.rank or 10**9))
-    rows = []
-    for outcome in worst_first:
-        cells = []
-        for rank, result in enumerate(outcome.results, start=1):
-            mark = "right" if result["relevant"] else "wrong"
-            source = thumbnail(uris.get(result["image_id"], ""))
-            cells.append(
-                f'<figure class="{mark}"><img src="{source}" alt="">'
-                f"<figcaption>{rank}. {html.escape(result['sku'])}<br>"
-                f"{result['score']:.3f}</figcaption></figure>"
-            )
-        found = f"rank {outcome.rank}" if outcome.rank else "not found"
-        query_source = thumbnail(Path(outcome.image).as_uri())
-        rows.append(
-            f'<tr><td><figure><img src="{query_source}" alt=""><figcaption>'
-            f"{html.escape(outcome.expected)}<br>{found}</figcaption></figure></td>"
-            f'<td class="results">{"".join(cells)}</td></tr>'
-        )
-    summary = report.summary()
-    figures = "".join(
-        f"<li>{html.escape(key)}: {html.escape(str(value))}</li>" for key, value in summary.items()
+    data = {"summary": report.details(), "queries": [asdict(o) for o in report.outcomes]}
+    thumbnails = Thumbnails(engine, report.outcomes)
+    rows = [
+        f'<tr class="query">{query_cell(outcome, thumbnails)}'
+        f"{ranking_cell(outcome, thumbnails)}</tr>"
+        for outcome in sorted(report.outcomes, key=lambda o: -(o.rank or 10**9))
+    ]
+    body = (
+        f"{figures(report)}{_classes_section({'': report})}"
+        "<h2>Queries</h2><p>Each query photo, then its results best first; green = relevant. "
+        f"Worst queries first.</p><table>{''.join(rows)}</table>"
     )
-    page = PAGE.format(figures=figures, rows="".join(rows))
-    (folder / "report.html").write_text(page, encoding="utf-8")
+    _write(folder, data, page("Facet evaluation", body))
 
 
-def _image_uris(engine: Engine, image_ids: set[int]) -> dict[int, str]:
-    if not image_ids:
-        return {}
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(ProductImage.id, ProductImage.uri).where(ProductImage.id.in_(image_ids))
-        ).all()
-    return {image_id: uri for image_id, uri in rows}
+def write_comparison_report(comparison: Comparison, folder: Path, engine: Engine) -> None:
+    """report.json with both builds' figures and rankings; report.html with both rankings of
+    each query side by side, the queries that lost their right top result first."""
+    current, against = comparison.current, comparison.against
+    thumbnails = Thumbnails(engine, current.outcomes + against.outcomes)
+    rows = [
+        f'<tr class="query">{query_cell(query.current, thumbnails, query.change)}'
+        f"{ranking_cell(query.current, thumbnails, f'current {current.build_id}')}"
+        f"{ranking_cell(query.against, thumbnails, f'against {against.build_id}')}</tr>"
+        for query in comparison.worst_changes_first()
+    ]
+    body = (
+        f"<p>Current build {current.build_id} ({current.backbone}) against "
+        f"{against.build_id} ({against.backbone}). At rank 1, of {current.queries} queries: "
+        f"{comparison.count('improved')} improved, {comparison.count('worsened')} worsened.</p>"
+        f"{figures_side_by_side(current, against)}"
+        f"{_classes_section({'current': current, 'against': against})}"
+        "<h2>Queries</h2><p>Each query photo, then its results on the current build and on the "
+        "other one; green = relevant. Worst changes first.</p>"
+        f"<table>{''.join(rows)}</table>"
+    )
+    _write(folder, comparison.details(), page("Facet evaluation: two builds", body))
 
 
-def _thumbnail(uri: str) -> str:
-    """A small JPEG as a data URI, so the report is one file; remote images stay links."""
-    if is_url(uri):
-        return html.escape(uri)
-    try:
-        image: Image.Image = decode_image(file_path(uri), draft_size=THUMBNAIL)
-    except (ImageDecodeError, OSError):
-        return ""
-    image.thumbnail((THUMBNAIL, THUMBNAIL))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+def _classes_section(builds: dict[str, EvaluationReport]) -> str:
+    """The per-class table of every build, then each build's confusion counts."""
+    first = next(iter(builds.values()))
+    what = "SKU" if first.mode == "sku" else first.mode.removeprefix("label:")
+    confusions = "".join(
+        f"<h3>Confusion{f' ({title})' if title else ''}</h3>{confusion_table(report.confusion)}"
+        for title, report in builds.items()
+    )
+    return (
+        f"<h2>Per class</h2>{CLASSES_NOTE.format(what=what)}{per_class_table(builds)}{confusions}"
+    )
 
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Facet evaluation</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 1.5rem; }}
-table {{ border-collapse: collapse; }}
-td {{ border-top: 1px solid #ddd; padding: 0.5rem; vertical-align: top; }}
-figure {{ display: inline-block; margin: 0 0.4rem 0 0; text-align: center; font-size: 0.75rem; }}
-img {{ width: 112px; height: 112px; object-fit: contain; background: #f4f4f4; }}
-.right img {{ outline: 4px solid #2e7d32; }}
-.wrong img {{ outline: 1px solid #ccc; }}
-</style></head><body>
-<h1>Facet evaluation</h1><ul>{figures}</ul>
-<p>Each query photo, then its results best first; green = relevant. Worst queries first.</p>
-<table>{rows}</table></body></html>
-"""
+def _write(folder: Path, data: dict[str, Any], html_page: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
+    (folder / "report.html").write_text(html_page, encoding="utf-8")

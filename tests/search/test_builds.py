@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from search.builds import BuildStore, Manifest
-from search.errors import IncompatibleIndex, IndexNotReady, PublishBusy, StaleBuild
+from search.errors import (
+    IncompatibleIndex,
+    IndexNotReady,
+    PublishBusy,
+    StaleBuild,
+    UnknownBuild,
+)
 from search.index import VectorIndex
 
 
@@ -119,6 +125,19 @@ def test_rollback_goes_back_one_build_at_a_time(tmp_path: Path) -> None:
     assert store.rollback() == (ids[2], ids[1])
     with pytest.raises(IndexNotReady, match="oldest build"):
         store.rollback()
+
+
+def test_a_kept_build_loads_by_id_and_others_are_unknown(tmp_path: Path) -> None:
+    store = BuildStore(tmp_path, keep=2)
+    ids = [publish(store, seed) for seed in (1, 2, 3)]
+    assert store.previous_id() == ids[1]
+    assert store.load(ids[1]).index.ids()[0] == 2000  # not the live one
+    assert store.current_id() == ids[2]
+    for unknown in (ids[0], "../builds/" + ids[1], "nonsense"):  # pruned, outside, never made
+        with pytest.raises(UnknownBuild, match="no index build"):
+            store.load(unknown)
+    store.rollback()
+    assert store.previous_id() is None
 
 
 def test_a_publisher_whose_parent_is_no_longer_current_is_refused(tmp_path: Path) -> None:

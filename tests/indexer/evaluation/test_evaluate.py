@@ -45,9 +45,15 @@ def test_sku_mode_metrics_agree_with_the_rankings(home: Path, tmp_path: Path) ->
     assert summary["map_at_10"] == pytest.approx(
         sum(1 / r for r in ranks if r and r <= 10) / 6, abs=1e-4
     )
+    assert set(summary) >= {"macro_precision", "macro_recall", "macro_f1", "build_id", "backbone"}
+    assert "per_class" not in summary  # SKU mode: one class per product, only in report.json
+    assert {query["predicted"] for query in report["queries"]} <= set(
+        report["summary"]["per_class"]
+    )
     page = (tmp_path / "r" / "report.html").read_text()
-    assert page.count("<tr>") == 6 and "data:image/jpeg;base64," in page
+    assert page.count('<tr class="query">') == 6 and "data:image/jpeg;base64," in page
     assert page.count('class="right"') == sum(1 for r in ranks if r)
+    assert '<table class="classes">' in page
 
 
 def test_label_mode_reports_label_accuracy(home: Path) -> None:
@@ -78,3 +84,5 @@ def test_refusals_are_one_line_errors(home: Path, tmp_path: Path) -> None:
     assert code == 1 and "no active product has a 'colour'" in err
     code, _, err = evaluate(home, str(tmp_path / "absent.csv"))
     assert code == 1 and "cannot read queries" in err
+    code, _, err = evaluate(home, str(QUERIES), "--against", "previous")
+    assert code == 1 and "no build before the live one" in err
