@@ -32,7 +32,7 @@ class Service:
         self.index = LiveIndex(
             self.store,
             engine,
-            rerank_factor=settings.index.rerank_factor,
+            ranking=settings.ranking,
             embedder=EmbedderOptions(
                 weights=embed.weights,
                 models_dir=settings.models_dir,

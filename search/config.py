@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from search.ranking import ProductScore, Ranking
 from search.views import parse_views
 
 
@@ -132,6 +133,18 @@ class IndexSettings(BaseModel):
     dimensions: int | None = Field(default=None, ge=2)
 
 
+class SearchSettings(BaseModel):
+    """How hits become results (search/ranking.py, docs/index.md#ranking)."""
+
+    # alpha-QE: search again with the query plus its n nearest index vectors weighted by
+    # similarity**alpha; 0 turns it off (it doubles the search, not the embedding).
+    query_expansion: int = Field(default=0, ge=0, le=50)
+    expansion_alpha: float = Field(default=3.0, ge=0, le=20)
+    # A product with several images: its best image's score, the mean over its images, or the
+    # mean of its two best.
+    product_score: Literal["best", "mean", "top2"] = "best"
+
+
 class ApiSettings(BaseModel):
     """The HTTP service."""
 
@@ -180,7 +193,18 @@ class Settings(BaseSettings):
     embed: EmbedSettings = EmbedSettings()
     download: DownloadSettings = DownloadSettings()
     index: IndexSettings = IndexSettings()
+    search: SearchSettings = SearchSettings()
     api: ApiSettings = ApiSettings()
+
+    @property
+    def ranking(self) -> Ranking:
+        """The search settings as the searcher takes them."""
+        return Ranking(
+            rerank_factor=self.index.rerank_factor,
+            expansion=self.search.query_expansion,
+            expansion_alpha=self.search.expansion_alpha,
+            product_score=ProductScore(self.search.product_score),
+        )
 
     @property
     def database_url(self) -> str:

@@ -16,6 +16,8 @@ from search.filters import allowed_image_ids, searchable_images
 from search.index import FloatArray, IdArray, SearchHits, VectorIndex
 from search.models import ImageStatus, Product, ProductImage
 from search.neighbours import rerank
+from search.product_scores import rescore_products
+from search.ranking import ProductScore, Ranking, expand_queries
 from search.vectors import load_vectors
 
 # Filters allowing at most this many images are searched exactly over just those vectors.
@@ -67,12 +69,13 @@ class Searcher:
         index: VectorIndex,
         *,
         backbone_id: str,
-        rerank_factor: int = 10,
+        ranking: Ranking | None = None,
     ) -> None:
         self.engine = engine
         self.index = index
         self.backbone_id = backbone_id
-        self.rerank_factor = rerank_factor
+        self.ranking = ranking or Ranking()
+        self.rerank_factor = self.ranking.rerank_factor
         self.lookup = StoreLookup(engine, backbone_id)  # stored (raw) vectors
         # For exact search under selective filters: which allowed images the index holds.
         self.indexed_ids = index.ids()
@@ -116,12 +119,25 @@ class Searcher:
             stages["products"] += time.perf_counter() - started
             if not len(allowed):
                 return []
+        if self.ranking.expansion:
+            started = time.perf_counter()
+            queries = self._expand(queries, allowed, nprobe)
+            stages["search"] += time.perf_counter() - started
         fetch = k * 4
         while True:
             started = time.perf_counter()
             hits = self._image_hits(queries, fetch, allowed, nprobe)
             middle = time.perf_counter()
             products = self._collapse(hits, exclude_product)
+            if self.ranking.product_score is not ProductScore.BEST:
+                products = rescore_products(
+                    self.engine,
+                    self.index,
+                    self.indexed_ids,
+                    queries,
+                    products,
+                    self.ranking.product_score,
+                )
             stages["search"] += middle - started
             stages["products"] += time.perf_counter() - middle
             exhausted = (hits.ids[:, -1] < 0).all() or fetch >= self.index.ntotal
@@ -163,6 +179,19 @@ class Searcher:
         # A catalogue image, not a photo: it enters the index's space as the catalogue does.
         queries = self.index.query_space(query, photos=False)
         return self._search(queries, k, filters, None, row[0], stages)
+
+    def _expand(
+        self, queries: FloatArray, allowed: IdArray | None, nprobe: int | None
+    ) -> FloatArray:
+        """alpha-QE over the query's nearest allowed index vectors."""
+        count = self.ranking.expansion
+        hits = self._image_hits(queries, count, allowed, nprobe)
+        neighbours = np.zeros((*hits.ids.shape, queries.shape[1]), dtype=np.float32)
+        found = hits.ids >= 0
+        if found.any():
+            neighbours[found] = self.index.reconstruct(hits.ids[found])
+        scores = np.where(found, hits.scores, 0.0).astype(np.float32)
+        return expand_queries(queries, neighbours, scores, self.ranking.expansion_alpha)
 
     def _image_hits(
         self, queries: FloatArray, fetch: int, allowed: IdArray | None, nprobe: int | None

@@ -25,6 +25,7 @@ from search.embed import Embedder
 from search.errors import IncompatibleIndex, IndexNotReady
 from search.index import VectorIndex
 from search.index_sync import sync_index
+from search.ranking import Ranking
 from search.reads import catalog_revision
 from search.searcher import Searcher
 from search.views import parse_views
@@ -75,14 +76,12 @@ def embedder_for(manifest: Manifest, options: EmbedderOptions) -> Embedder:
 
 
 def open_searcher(
-    store: BuildStore, engine: Engine, *, rerank_factor: int, build_id: str | None = None
+    store: BuildStore, engine: Engine, *, ranking: Ranking, build_id: str | None = None
 ) -> tuple[LoadedBuild, Searcher]:
     """A build (the live one unless `build_id` names another kept one) and a searcher over it
     (no embedder: for look-alikes of stored vectors)."""
     build = store.load_current() if build_id is None else store.load(build_id)
-    searcher = Searcher(
-        engine, build.index, backbone_id=build.manifest.backbone, rerank_factor=rerank_factor
-    )
+    searcher = Searcher(engine, build.index, backbone_id=build.manifest.backbone, ranking=ranking)
     return build, searcher
 
 
@@ -90,13 +89,13 @@ def open_snapshot(
     store: BuildStore,
     engine: Engine,
     *,
-    rerank_factor: int,
+    ranking: Ranking,
     embedder: EmbedderOptions,
     build_id: str | None = None,
 ) -> Snapshot:
     """A build (the live one unless `build_id` names another kept one), its searcher and the
     embedder of its own backbone."""
-    build, searcher = open_searcher(store, engine, rerank_factor=rerank_factor, build_id=build_id)
+    build, searcher = open_searcher(store, engine, ranking=ranking, build_id=build_id)
     return Snapshot(build.manifest, searcher, embedder_for(build.manifest, embedder))
 
 
@@ -112,12 +111,12 @@ class LiveIndex:
         store: BuildStore,
         engine: Engine,
         *,
-        rerank_factor: int,
+        ranking: Ranking,
         embedder: EmbedderOptions,
     ) -> None:
         self.store = store
         self.engine = engine
-        self.rerank_factor = rerank_factor
+        self.ranking = ranking
         self.embedder_options = embedder
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
@@ -209,9 +208,7 @@ class LiveIndex:
             return result, manifest
 
     def _searcher(self, index: VectorIndex, manifest: Manifest) -> Searcher:
-        return Searcher(
-            self.engine, index, backbone_id=manifest.backbone, rerank_factor=self.rerank_factor
-        )
+        return Searcher(self.engine, index, backbone_id=manifest.backbone, ranking=self.ranking)
 
     def try_load(self) -> None:
         """Load at start-up; without an index the service still starts and answers 503."""

@@ -56,7 +56,7 @@ def open_searcher(settings: Settings, engine: Engine) -> tuple[LoadedBuild, Sear
     from search.serving import open_searcher as open_live_searcher
 
     store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
-    return open_live_searcher(store, engine, rerank_factor=settings.index.rerank_factor)
+    return open_live_searcher(store, engine, ranking=settings.ranking)
 
 
 def open_search(settings: Settings, engine: Engine) -> tuple[Searcher, Embedder]:
@@ -75,7 +75,7 @@ def open_build(settings: Settings, engine: Engine, build_id: str | None = None) 
     return open_snapshot(
         BuildStore(settings.index_dir, keep=settings.index.keep_builds),
         engine,
-        rerank_factor=settings.index.rerank_factor,
+        ranking=settings.ranking,
         embedder=EmbedderOptions(
             weights=settings.embed.weights,
             models_dir=settings.models_dir,
