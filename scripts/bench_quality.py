@@ -41,9 +41,11 @@ DEFAULT_ROW = "lite1 + domain centring (the default, with query photos)"
 OFF_THE_SHELF = [
     Row("lite0, raw vectors (the old default)", LITE0),
     Row("lite0 + domain centring", LITE0, centring=True),
+    Row("lite0 + GeM pooling, raw vectors", f"{LITE0}+gem"),
     Row("lite1, raw vectors", LITE1),
     Row(DEFAULT_ROW, LITE1, centring=True),
     Row("lite2 + domain centring", LITE2, centring=True),
+    Row("lite1 + GeM pooling + domain centring", f"{LITE1}+gem", centring=True),
     Row("lite1 + centring + PCA-whitening", LITE1, True, {"FACET_INDEX__WHITENING": "whiten"}),
     Row("lite1 + centring + PCA to 64 dims", LITE1, True, {"FACET_INDEX__DIMENSIONS": "64"}),
     Row("lite1 + centring + alpha-QE (3)", LITE1, True, {"FACET_SEARCH__QUERY_EXPANSION": "3"}),

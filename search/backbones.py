@@ -16,6 +16,7 @@ from torch import nn
 
 from search.errors import BackboneUnavailable
 from search.finetuned import META_FILE, load_weights, read_model_info
+from search.pooling import with_pooling
 from search.preprocess import Preprocessing, ResizeMode
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,8 @@ RANDOM_SEED = 1338
 class Backbone:
     """A feature extractor and everything needed to use it consistently.
 
-    `model` maps a normalised (N, 3, S, S) batch to pooled (N, dim) features; `classifier`, when
-    present, maps those features to ImageNet logits. `identity` names the exact weights, so vectors
-    from different weights are never mixed.
+    `model` maps a normalised (N, 3, S, S) batch to pooled (N, dim) features; `classifier` (if
+    any) maps them to ImageNet logits; `identity` names the exact weights (vectors never mix).
     """
 
     name: str
@@ -40,7 +40,7 @@ class Backbone:
     model: nn.Module
     preprocessing: Preprocessing
     classifier: nn.Module | None = None
-    # Fine-tuned models: one classification head per catalogue label, and their class names.
+    # Fine-tuned models: one head per catalogue label, and their class names.
     heads: nn.ModuleDict | None = None
     vocabularies: dict[str, list[str]] = field(default_factory=dict)
 
@@ -64,7 +64,7 @@ def load_backbone(
     """Build a registered backbone, or a fine-tuned model, in eval mode.
 
     Args:
-        name: a key of `BACKBONES`, or the name of a fine-tuned model in `models_dir`.
+        name: a key of `BACKBONES` (+gem for GeM pooling), or a fine-tuned model in `models_dir`.
         weights: a local weights file; overrides the packaged or downloaded weights.
         pretrained: False gives seeded random weights (for tests only); never a silent fallback.
         models_dir: where fine-tuned models live (FACET_HOME/models).
@@ -72,6 +72,9 @@ def load_backbone(
     Raises:
         BackboneUnavailable: unknown name, or its weights can be neither found nor downloaded.
     """
+    if "+" in name:  # e.g. efficientnet_lite0+gem (search.pooling): registry backbones only
+        base, _, pooling = name.partition("+")
+        return with_pooling(load_backbone(base, weights=weights, pretrained=pretrained), pooling)
     spec = BACKBONES.get(name)
     if spec is None and models_dir is not None and (models_dir / name / META_FILE).is_file():
         return _load_finetuned(models_dir / name)
