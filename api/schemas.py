@@ -62,11 +62,17 @@ class LabelScore(BaseModel):
     confidence: float
 
 
+class Estimate(BaseModel):
+    value: float  # in the field's units
+
+
 class Classification(BaseModel):
-    """Per field, labels with confidences summing to 1, most likely first."""
+    """Per field, labels with confidences summing to 1, most likely first; and a fine-tuned
+    model's estimate of each numeric field it has a regression head for."""
 
     predictions: dict[str, list[LabelScore]]
     method: str
     neighbours: int
     build_id: str
     timings: Timings
+    regression: dict[str, Estimate] = {}

@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,10 @@ from torch.nn import functional
 
 from search.backbones import Backbone
 from search.config import Precision
+from search.finetuned import read_heads
 from search.views import View
 
-__all__ = ["Embedder", "Precision", "cpu_has_bf16", "resolve_precision"]
+__all__ = ["Embedder", "HeadPredictions", "Precision", "cpu_has_bf16", "resolve_precision"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,14 @@ def resolve_precision(precision: Precision) -> Precision:
     if precision is Precision.AUTO:
         return Precision.BF16 if cpu_has_bf16() else Precision.FP32
     return precision
+
+
+@dataclass(frozen=True)
+class HeadPredictions:
+    """A fine-tuned model's answers for n images."""
+
+    probabilities: dict[str, npt.NDArray[np.float32]]  # label -> (n, classes)
+    values: dict[str, npt.NDArray[np.float32]]  # numeric field -> (n,), in the field's units
 
 
 class Embedder:
@@ -106,7 +116,15 @@ class Embedder:
     def predict(
         self, arrays: Sequence[npt.NDArray[np.uint8]]
     ) -> dict[str, npt.NDArray[np.float32]]:
-        """Class probabilities of a fine-tuned model's heads: label -> (n, classes).
+        """Class probabilities of a fine-tuned model's classification heads: label -> (n, classes).
+
+        Raises:
+            ValueError: the backbone has no heads (it was not fine-tuned).
+        """
+        return self.predict_heads(arrays).probabilities
+
+    def predict_heads(self, arrays: Sequence[npt.NDArray[np.uint8]]) -> HeadPredictions:
+        """What every head of a fine-tuned model says, from one pass through the backbone.
 
         Raises:
             ValueError: the backbone has no heads (it was not fine-tuned).
@@ -120,10 +138,11 @@ class Embedder:
                 "cpu", dtype=torch.bfloat16, enabled=self.precision is Precision.BF16
             ):
                 features = self.model(batch)
-            return {
-                label: torch.softmax(head(features.float()), dim=1).numpy()
-                for label, head in heads.items()
-            }
+            probabilities, values = read_heads(heads, features.float())
+        return HeadPredictions(
+            probabilities={label: p.numpy() for label, p in probabilities.items()},
+            values={field: v.numpy() for field, v in values.items()},
+        )
 
     def embed_images(self, images: Sequence[Image.Image]) -> npt.NDArray[np.float32]:
         """Embed decoded RGB images (see `search.decoding.decode_image`)."""

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import FILTER_PARAMS, FiltersDep, FormOrQueryK, ServiceDep, only_params, to_results
 from api.photos import embed_upload, prepare_upload, record_search_stages
-from api.schemas import Classification, LabelScore, SearchResponse, Timings
+from api.schemas import Classification, Estimate, LabelScore, SearchResponse, Timings
 from api.service import Live, Service
 
 router = APIRouter(prefix="/v1", tags=["search"])
@@ -59,8 +59,9 @@ async def classify(
     k: FormOrQueryK,
 ) -> Classification:
     """Category (and material, style) of a photo, with confidences: from the heads of a
-    fine-tuned model when the index was built with one, else a similarity-weighted vote of the k
-    nearest catalogue products. Fields the catalogue does not fill are left out."""
+    fine-tuned model when the index was built with one (with its estimates of numeric fields,
+    such as a price, under `regression`), else a similarity-weighted vote of the k nearest
+    catalogue products. Fields the catalogue does not fill are left out."""
     live = service.live()
     if live.embedder.backbone.heads is not None:
         return await _classify_with_heads(request, service, live, image, k)
@@ -101,10 +102,10 @@ async def _classify_with_heads(
     pixels = await prepare_upload(request, service, live, image, timings)
     embedder = live.embedder
     started = time.perf_counter()
-    probabilities = await run_in_threadpool(embedder.predict, [pixels])
+    answers = await run_in_threadpool(embedder.predict_heads, [pixels])
     timings.embed_ms = round((time.perf_counter() - started) * 1000, 3)
     predictions = {}
-    for label, rows in probabilities.items():
+    for label, rows in answers.probabilities.items():
         classes = embedder.backbone.vocabularies[label]
         order = np.argsort(-rows[0])[:top]
         predictions[label] = [
@@ -116,4 +117,8 @@ async def _classify_with_heads(
         neighbours=0,
         build_id=live.manifest.build_id,
         timings=timings,
+        regression={
+            field: Estimate(value=round(float(values[0]), 4))
+            for field, values in answers.values.items()
+        },
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -20,7 +20,8 @@ def train(
     labels: Annotated[
         str,
         typer.Option(
-            help="Comma-separated label fields: sku, category, material, style or attributes."
+            help="Comma-separated label fields: sku, category, material, style, price or "
+            "attributes."
         ),
     ],
     name: Annotated[
@@ -53,14 +54,27 @@ def train(
     device: Annotated[
         str, typer.Option(help="Where to train: auto (CUDA when present), cpu, cuda or cuda:N.")
     ] = "auto",
+    regression: Annotated[
+        str,
+        typer.Option(
+            help="Labels trained with a regression head: auto (price and attributes whose "
+            "values are all numbers), none, or comma-separated fields of --labels."
+        ),
+    ] = "auto",
+    regression_loss: Annotated[
+        Literal["l1", "l2"],
+        typer.Option(help="The regression heads' loss, on standardised values."),
+    ] = "l1",
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the last checkpoint.")
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Fine-tune the backbone with one classification head per label."""
+    """Fine-tune the backbone with one head per label: a classifier, or a regression head for a
+    numeric field."""
     from indexer.training.data import collect_examples, vocabularies
     from indexer.training.loop import EpochResult, TrainOptions, train_model
+    from indexer.training.targets import as_numbers, numeric_fields
     from search.backbones import BACKBONES, load_backbone
     from search.devices import resolve_device
 
@@ -73,16 +87,21 @@ def train(
         raise fail(f"--name {name!r}: choose a name that is not a registry backbone or a path")
     with open_store(settings) as engine:
         examples = collect_examples(engine, fields, extra_photos)
-    classes = vocabularies(examples, fields, min_images=min_images)
+    numeric = numeric_fields(examples, fields, regression)
+    examples = as_numbers(examples, numeric)
+    classified = [field for field in fields if field not in numeric]
+    classes = vocabularies(examples, classified, min_images=min_images)
     start = load_backbone(
         backbone or settings.embed.backbone,
         weights=settings.embed.weights,
         models_dir=settings.models_dir,
     )
     if metric_label == "auto":
-        metric_label = "sku" if "sku" in fields else "none"
+        metric_label = "sku" if "sku" in classified else "none"
     if metric_label != "none" and metric_label not in fields:
         raise fail(f"--metric-label {metric_label}: not one of --labels (or auto, none)")
+    if metric_label in numeric:
+        raise fail(f"--metric-label {metric_label}: a numeric field has a regression head")
     options = TrainOptions(
         epochs=epochs,
         head_epochs=head_epochs,
@@ -93,24 +112,35 @@ def train(
         temperature=temperature,
         catalogue_repeats=catalogue_repeats,
         device=resolve_device(device),
+        regression_loss=regression_loss,
     )
 
     def show(result: EpochResult) -> None:
         if not as_json:
-            accuracy = ", ".join(f"{k} {v:.3f}" for k, v in result.val_accuracy.items())
+            scores = [f"val loss {result.val_loss:.3f}"]
+            if result.val_accuracy:
+                accuracy = ", ".join(f"{k} {v:.3f}" for k, v in result.val_accuracy.items())
+                scores.append(f"val accuracy {accuracy}")
+            scores += [
+                f"val {k} MAE {v['mae']:.4g} R^2 {v['r2']:.3f}"
+                for k, v in result.val_regression.items()
+            ]
             typer.echo(
                 f"epoch {result.epoch:>2} ({result.phase}): train loss {result.train_loss:.3f}, "
-                f"val loss {result.val_loss:.3f}, val accuracy {accuracy} "
-                f"[{result.seconds:.0f} s]"
+                f"{', '.join(scores)} [{result.seconds:.0f} s]"
             )
 
     if not as_json:
-        sizes = ", ".join(f"{k} {len(v)} classes" for k, v in classes.items())
-        typer.echo(f"training {name} from {start.name} on {len(examples):,} images ({sizes})")
+        sizes = [f"{k} {len(v)} classes" for k, v in classes.items()]
+        sizes += [f"{k} regression" for k in numeric]
+        typer.echo(
+            f"training {name} from {start.name} on {len(examples):,} images ({', '.join(sizes)})"
+        )
     report = train_model(
         start,
         examples,
         classes,
+        numeric=numeric,
         name=name,
         out_dir=settings.models_dir / name,
         options=options,

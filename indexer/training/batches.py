@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import random
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -11,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 from indexer.training.data import Example
+from indexer.training.targets import MISSING_CLASS
 from search.backbones import Backbone
 from search.decoding import decode_image
 
@@ -30,9 +33,10 @@ class LoaderOptions(Protocol):
     def device(self) -> str: ...
 
 
-class ImageDataset(Dataset[tuple[torch.Tensor, dict[str, int]]]):
+class ImageDataset(Dataset[tuple[torch.Tensor, dict[str, int | float]]]):
     """Decoded, augmented (training) or plainly prepared (validation) images with their label
-    indices; -100 marks a missing label, which the loss ignores."""
+    indices and the values of their numeric fields; -100 marks a missing class label and NaN a
+    missing number, which the losses ignore."""
 
     def __init__(
         self,
@@ -40,9 +44,11 @@ class ImageDataset(Dataset[tuple[torch.Tensor, dict[str, int]]]):
         vocab: dict[str, dict[str, int]],
         backbone: Backbone,
         train: bool,
+        numeric: Sequence[str] = (),
     ) -> None:
         self.examples = examples
         self.vocab = vocab
+        self.numeric = numeric
         self.prep = backbone.preprocessing
         size = self.prep.input_size
         normalise = v2.Normalize(list(self.prep.mean), list(self.prep.std))
@@ -63,7 +69,7 @@ class ImageDataset(Dataset[tuple[torch.Tensor, dict[str, int]]]):
     def __len__(self) -> int:
         return len(self.examples)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, int]]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, int | float]]:
         example = self.examples[index]
         image = decode_image(example.path, draft_size=self.prep.decode_size)
         if self.train:
@@ -72,10 +78,13 @@ class ImageDataset(Dataset[tuple[torch.Tensor, dict[str, int]]]):
             # prepare() returns a read-only view of Pillow's buffer; torch wants to own a
             # writable array (it warns otherwise), so the validation path gets a copy.
             pixels = self.plain(np.array(self.prep.prepare(image)))
-        targets = {
-            name: classes.get(example.labels.get(name, ""), -100)  # -100: no label, ignored
+        targets: dict[str, int | float] = {
+            name: classes.get(str(example.labels.get(name, "")), MISSING_CLASS)
             for name, classes in self.vocab.items()
         }
+        for name in self.numeric:
+            value = example.labels.get(name)
+            targets[name] = value if isinstance(value, float) else math.nan
         return pixels, targets
 
 
@@ -112,10 +121,11 @@ def make_loader(
     options: LoaderOptions,
     *,
     shuffle: bool,
+    numeric: Sequence[str] = (),
 ) -> DataLoader[Any]:
     generator = torch.Generator().manual_seed(options.seed)
     return DataLoader(
-        ImageDataset(examples, vocab, backbone, train=shuffle),
+        ImageDataset(examples, vocab, backbone, train=shuffle, numeric=numeric),
         batch_size=options.batch_size,
         shuffle=shuffle,
         num_workers=options.workers,

@@ -14,7 +14,10 @@ from search.errors import FacetError
 from search.files import file_path, is_url
 from search.models import ImageStatus, Product, ProductImage
 
-PRODUCT_LABELS = ("sku", "category", "material", "style")
+# Product columns that name classes, and the labels a product's own columns give (the price is
+# a number: it trains a regression head). Any other label is an attribute.
+CLASS_COLUMNS = ("sku", "category", "material", "style")
+PRODUCT_LABELS = (*CLASS_COLUMNS, "price")
 
 
 class TrainingDataError(FacetError):
@@ -24,24 +27,31 @@ class TrainingDataError(FacetError):
 @dataclass(frozen=True)
 class Example:
     path: Path
-    labels: dict[str, str]  # label field -> class; a field may be missing
+    # label field -> class, or a number for a numeric field (see `targets.as_numbers`); a field
+    # may be missing
+    labels: dict[str, str | float]
     catalogue: bool = False  # a catalogue image (not an extra photo)
 
 
-def product_labels(engine: Engine, fields: list[str]) -> dict[str, dict[str, str]]:
-    """SKU -> {field: value} for active products, fields: sku, category, material, style or an
-    attribute."""
+def product_labels(engine: Engine, fields: list[str]) -> dict[str, dict[str, str | float]]:
+    """SKU -> {field: value as text} for active products, fields: sku, category, material,
+    style, price or an attribute."""
     with engine.connect() as connection:
         rows = connection.execute(
             select(
-                Product.sku, Product.category, Product.material, Product.style, Product.attributes
+                Product.sku,
+                Product.category,
+                Product.material,
+                Product.style,
+                Product.price,
+                Product.attributes,
             ).where(Product.deleted_at.is_(None))
         ).all()
-    labels: dict[str, dict[str, str]] = {}
-    for sku, category, material, style, attributes in rows:
+    labels: dict[str, dict[str, str | float]] = {}
+    for sku, category, material, style, price, attributes in rows:
         known: dict[str, Any] = {"sku": sku, "category": category, "material": material}
-        known["style"] = style
-        values = {}
+        known.update(style=style, price=price)
+        values: dict[str, str | float] = {}
         for name in fields:
             value = known[name] if name in PRODUCT_LABELS else (attributes or {}).get(name)
             if value not in (None, ""):
@@ -82,7 +92,7 @@ def collect_examples(engine: Engine, fields: list[str], extra: Path | None) -> l
 
 
 def _extra_examples(
-    path: Path, fields: list[str], labels: dict[str, dict[str, str]]
+    path: Path, fields: list[str], labels: dict[str, dict[str, str | float]]
 ) -> list[Example]:
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
@@ -111,7 +121,8 @@ def _extra_examples(
 def vocabularies(
     examples: list[Example], fields: list[str], *, min_images: int
 ) -> dict[str, list[str]]:
-    """The classes of each field, checked: at least 2 classes, each with `min_images` images.
+    """The classes of each classified field, checked: at least 2 classes, each with `min_images`
+    images.
 
     Raises:
         TrainingDataError: a field with fewer than 2 classes, or classes with too few images
@@ -119,7 +130,7 @@ def vocabularies(
     """
     result = {}
     for name in fields:
-        counts = Counter(e.labels[name] for e in examples if name in e.labels)
+        counts = Counter(str(e.labels[name]) for e in examples if name in e.labels)
         if len(counts) < 2:
             raise TrainingDataError(f"label {name!r} has {len(counts)} class(es); 2 are needed")
         scarce = sorted(c for c, n in counts.items() if n < min_images)

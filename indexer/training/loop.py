@@ -1,10 +1,11 @@
 """`facet train`: fine-tune a pretrained backbone on the catalogue's own labels.
 
 The seed's method: the pretrained CNN with one head per label (dropout + dense softmax layer),
-cross-entropy, AdamW (Adam with decoupled L2 weight decay), augmentation (crops and zoom, flips,
-rotations, shifts, colour), first the heads alone on a frozen backbone, then the upper blocks
-too at a lower learning rate under a warmed-up cosine schedule, a validation split with early
-stopping, a checkpoint every epoch.
+cross-entropy (a numeric field gets a regression head and an L1 or L2 loss: `targets.py`), AdamW
+(Adam with decoupled L2 weight decay), augmentation (crops and zoom, flips, rotations, shifts,
+colour), first the heads alone on a frozen backbone, then the upper blocks too at a lower
+learning rate under a warmed-up cosine schedule, a validation split with early stopping, a
+checkpoint every epoch.
 """
 
 from __future__ import annotations
@@ -13,19 +14,19 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from indexer.training.batches import make_loader, repeat_catalogue, split_examples
 from indexer.training.data import Example
 from indexer.training.schedule import set_trainable, upper_blocks, warmup_cosine
 from indexer.training.steps import run_epoch, start_proxies, validate
+from indexer.training.targets import HeadLosses, RegressionLoss, fit_standardisation
 from search.backbones import Backbone
 from search.db import utcnow
 from search.embed import Precision, resolve_precision
@@ -64,6 +65,7 @@ class TrainOptions:
     # one packshot per product among thousands of photos is otherwise rarely seen.
     catalogue_repeats: int = 8
     device: str = "cpu"
+    regression_loss: RegressionLoss = "l1"  # of the numeric fields' heads, on standardised values
 
 
 @dataclass
@@ -74,6 +76,8 @@ class EpochResult:
     val_loss: float
     val_accuracy: dict[str, float]
     seconds: float
+    # Numeric field -> {"mae": in the field's units, "r2"}; absent from older checkpoints.
+    val_regression: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -91,6 +95,7 @@ def train_model(
     examples: list[Example],
     vocabularies: dict[str, list[str]],
     *,
+    numeric: Sequence[str] = (),
     name: str,
     out_dir: Path,
     options: TrainOptions,
@@ -103,7 +108,9 @@ def train_model(
     Args:
         backbone: the pretrained starting point (its weights are changed in place).
         examples: labelled images.
-        vocabularies: the classes of each label (from `training_data.vocabularies`).
+        vocabularies: the classes of each classified label (from `data.vocabularies`).
+        numeric: the numeric fields, each trained with a regression head (values are floats:
+            `targets.as_numbers`).
         name: the model's name in the registry.
         out_dir: the model's folder (FACET_HOME/models/<name>).
         options: hyper-parameters.
@@ -118,6 +125,7 @@ def train_model(
     }
     train, validation = split_examples(examples, options)
     packshots = [e for e in train if e.catalogue]
+    scales = {label: fit_standardisation(train, label) for label in numeric}
     train = repeat_catalogue(train, options.catalogue_repeats)
     device = torch.device(options.device)
     bf16 = device.type == "cuda" or resolve_precision(options.precision) is Precision.BF16
@@ -129,6 +137,7 @@ def train_model(
         options.dropout,
         metric_label=metric_label,
         temperature=options.temperature,
+        regression=scales,
     ).to(device)
     if metric_label is not None and options.proxy_start and not resume:
         head = heads[metric_label]
@@ -136,8 +145,8 @@ def train_model(
         classes = vocab[metric_label]
         start_proxies(head, metric_label, packshots, classes, backbone, device=device, bf16=bf16)
     loaders = (
-        make_loader(train, vocab, backbone, options, shuffle=True),
-        make_loader(validation, vocab, backbone, options, shuffle=False),
+        make_loader(train, vocab, backbone, options, shuffle=True, numeric=numeric),
+        make_loader(validation, vocab, backbone, options, shuffle=False, numeric=numeric),
     )
     total_epochs = options.head_epochs + options.epochs
     upper = upper_blocks(model, options.unfrozen_blocks)
@@ -171,7 +180,9 @@ def train_model(
         best_loss, start_epoch, stale = state["best_loss"], state["epoch"] + 1, state["stale"]
         report.epochs = [EpochResult(**e) for e in state["epochs"]]
         report.best_epoch = state["best_epoch"]
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=options.label_smoothing, ignore_index=-100)
+    head_losses = HeadLosses(
+        label_smoothing=options.label_smoothing, regression=options.regression_loss
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     for epoch in range(start_epoch, total_epochs + 1):
         clock = time.perf_counter()
@@ -190,17 +201,18 @@ def train_model(
             model,
             heads,
             batches,
-            loss_fn,
+            head_losses,
             optimizer,
             scheduler,
             device=device,
             bf16=bf16,
             train_backbone=phase == "fine-tune",
         )
-        val_loss, accuracy = validate(model, heads, loaders[1], loss_fn, device=device, bf16=bf16)
-        result = EpochResult(
-            epoch, phase, train_loss, val_loss, accuracy, time.perf_counter() - clock
+        val_loss, accuracy, scores = validate(
+            model, heads, loaders[1], head_losses, device=device, bf16=bf16
         )
+        seconds = time.perf_counter() - clock
+        result = EpochResult(epoch, phase, train_loss, val_loss, accuracy, seconds, scores)
         report.epochs.append(result)
         if val_loss < best_loss:
             best_loss, stale, report.best_epoch = val_loss, 0, epoch
@@ -212,8 +224,15 @@ def train_model(
                 metric_label=metric_label,
                 temperature=options.temperature,
                 preprocessing=asdict(backbone.preprocessing),
-                metrics={"epoch": epoch, "val_loss": val_loss, "val_accuracy": accuracy},
+                metrics={
+                    "epoch": epoch,
+                    "val_loss": val_loss,
+                    "val_accuracy": accuracy,
+                    "val_regression": scores,
+                },
                 created_at=utcnow().isoformat(),
+                regression={label: asdict(scale) for label, scale in scales.items()},
+                regression_loss=options.regression_loss,
             )
             save_model(out_dir, info, model, heads)
         else:

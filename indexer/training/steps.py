@@ -13,22 +13,9 @@ from torch.utils.data import DataLoader
 
 from indexer.training.batches import ImageDataset
 from indexer.training.data import Example
+from indexer.training.targets import HeadLosses, RegressionTally
 from search.backbones import Backbone
-from search.finetuned import ProxyHead
-
-
-def _losses(
-    heads: nn.ModuleDict,
-    features: torch.Tensor,
-    targets: dict[str, torch.Tensor],
-    loss_fn: nn.Module,
-) -> torch.Tensor:
-    total = features.new_zeros((), dtype=torch.float32)
-    for label, head in heads.items():
-        wanted = targets[label]
-        if (wanted >= 0).any():
-            total = total + loss_fn(head(features.float()), wanted)
-    return total
+from search.finetuned import ProxyHead, RegressionHead
 
 
 def _to(
@@ -42,7 +29,7 @@ def run_epoch(
     model: nn.Module,
     heads: nn.ModuleDict,
     loader: Any,
-    loss_fn: nn.Module,
+    head_losses: HeadLosses,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
     *,
@@ -61,7 +48,7 @@ def run_epoch(
             else:
                 with torch.no_grad():
                     features = model(batch)
-            loss = _losses(heads, features, wanted, loss_fn)
+            loss = head_losses.total(heads, features, wanted)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
@@ -77,27 +64,31 @@ def validate(
     model: nn.Module,
     heads: nn.ModuleDict,
     loader: DataLoader[Any],
-    loss_fn: nn.Module,
+    head_losses: HeadLosses,
     *,
     device: torch.device,
     bf16: bool,
-) -> tuple[float, dict[str, float]]:
-    """The mean loss and each head's accuracy on the held-out examples."""
+) -> tuple[float, dict[str, float], dict[str, dict[str, float]]]:
+    """The mean loss, each classifier's accuracy and each regression head's mean absolute error
+    and R^2 (`RegressionTally.scores`) on the held-out examples."""
     heads.eval()
-    losses, right, seen = [], {k: 0 for k in heads}, {k: 0 for k in heads}
+    classifiers = {k: h for k, h in heads.items() if not isinstance(h, RegressionHead)}
+    losses, right, seen = [], dict.fromkeys(classifiers, 0), dict.fromkeys(classifiers, 0)
+    regression = RegressionTally()
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         for pixels, targets in loader:
             batch, wanted_all = _to(device, pixels, targets)
             features = model(batch)
-            losses.append(float(_losses(heads, features, wanted_all, loss_fn)))
-            for label, head in heads.items():
+            losses.append(float(head_losses.total(heads, features, wanted_all)))
+            regression.add(heads, features, wanted_all)
+            for label, head in classifiers.items():
                 wanted = wanted_all[label]
                 mask = wanted >= 0
                 predicted = head(features.float()).argmax(dim=1)
                 right[label] += int((predicted[mask] == wanted[mask]).sum())
                 seen[label] += int(mask.sum())
-    accuracy = {k: round(right[k] / seen[k], 4) if seen[k] else 0.0 for k in heads}
-    return float(np.mean(losses)) if losses else 0.0, accuracy
+    accuracy = {k: round(right[k] / seen[k], 4) if seen[k] else 0.0 for k in classifiers}
+    return float(np.mean(losses)) if losses else 0.0, accuracy, regression.scores()
 
 
 def start_proxies(

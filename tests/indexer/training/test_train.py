@@ -22,6 +22,7 @@ from tests.conftest import write_csv
 
 runner = CliRunner()
 COLOURS = {"ruby": (200, 30, 40), "emerald": (30, 170, 60), "sapphire": (40, 60, 200)}
+PRICES = {"ruby": 300, "emerald": 200, "sapphire": 100}  # numeric labels that follow the colour
 
 
 def picture(colour: tuple[int, int, int], seed: int) -> Image.Image:
@@ -42,7 +43,16 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for index in range(12):
             name = f"{stone}-{index}.png"
             picture(colour, 100 * number + index).save(folder / name)
-            rows.append({"sku": f"{stone}-{index}", "category": stone, "images": name})
+            rows.append(
+                {
+                    "sku": f"{stone}-{index}",
+                    "category": stone,
+                    "price": PRICES[stone] + 5 * index,
+                    # An attribute; one product per stone has none (missing values are skipped).
+                    "carats": "" if index == 11 else f"{0.5 * (number + 1) + 0.02 * index:.2f}",
+                    "images": name,
+                }
+            )
     dump = write_csv(folder / "catalog.csv", rows)
     path = folder / "home"
     assert runner.invoke(app, ["--home", str(path), "ingest", str(dump)]).exit_code == 0
@@ -102,6 +112,56 @@ def test_training_beats_chance_and_the_model_reloads(home: Path, tmp_path: Path)
 
 
 @pytest.mark.slow  # fine-tunes a real backbone
+def test_numeric_fields_train_regression_heads_that_reload_and_answer(
+    home: Path, tmp_path: Path
+) -> None:
+    code, out, err = train(
+        home, "--labels", "category,price,carats", "--name", "priced", "--epochs", "1",
+        "--head-epochs", "1", "--batch-size", "8", "--regression-loss", "l2", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads(out)
+    assert len(report["epochs"]) == 2
+    for epoch in report["epochs"]:
+        assert set(epoch["val_accuracy"]) == {"category"}
+        assert set(epoch["val_regression"]) == {"price", "carats"}
+        for scores in epoch["val_regression"].values():
+            assert scores["mae"] >= 0 and scores["r2"] <= 1
+
+    info = json.loads((home / "models" / "priced" / "model.json").read_text())
+    assert info["vocabularies"] == {"category": sorted(COLOURS)}
+    assert info["regression_loss"] == "l2" and set(info["regression"]) == {"price", "carats"}
+    price = info["regression"]["price"]
+    assert 100 < price["mean"] < 360 and price["std"] > 10  # of the training split's prices
+    saved = next(e for e in report["epochs"] if e["epoch"] == info["metrics"]["epoch"])
+    assert info["metrics"]["val_regression"] == saved["val_regression"]
+
+    model = load_backbone("priced", models_dir=home / "models")
+    pictures = [
+        model.preprocessing.prepare(picture(COLOURS[s], 960 + i)) for i, s in enumerate(PRICES)
+    ]
+    answers = Embedder(model).predict_heads(pictures)
+    assert set(answers.probabilities) == {"category"}
+    assert answers.probabilities["category"].shape == (3, 3)
+    assert set(answers.values) == {"price", "carats"} and answers.values["price"].shape == (3,)
+    # In the field's units, not standardised (about 0): within 2 deviations of the mean price.
+    assert np.all(np.abs(answers.values["price"] - price["mean"]) < 2 * price["std"])
+
+    result = runner.invoke(app, ["--home", str(home), "build", "--model", "priced", "--json"])
+    assert result.exit_code == 0, result.output
+    photo = tmp_path / "ruby.png"
+    picture(COLOURS["ruby"], 960).save(photo)
+    with TestClient(create_app(Settings(home=home))) as client:
+        files = {"image": ("ruby.png", photo.read_bytes(), "image/png")}
+        body = client.post("/v1/classify", files=files).json()
+    assert body["method"] == "heads" and set(body["predictions"]) == {"category"}
+    assert set(body["regression"]) == {"price", "carats"}
+    assert body["regression"]["price"]["value"] == pytest.approx(
+        float(answers.values["price"][0]), abs=0.05 * price["std"]
+    )  # the API agrees with the model (up to bf16 rounding where one side uses it)
+
+
+@pytest.mark.slow  # fine-tunes a real backbone
 def test_resume_continues_from_the_checkpoint(home: Path) -> None:
     args = ["--labels", "category", "--name", "resumed", "--batch-size", "8", "--json"]
     code, out, err = train(home, *args, "--epochs", "0", "--head-epochs", "1")
@@ -133,6 +193,9 @@ def test_a_metric_label_trains_a_proxy_head_that_reloads(home: Path) -> None:
         (["--labels", ""], "at least one label field"),
         (["--labels", "category", "--name", "efficientnet_lite0"], "not a registry backbone"),
         (["--labels", "category", "--metric-label", "sku"], "not one of --labels"),
+        (["--labels", "category", "--regression", "price"], "--regression price: not one of"),
+        (["--labels", "price", "--metric-label", "price"], "numeric field has a regression head"),
+        (["--labels", "price", "--regression", "none"], "fewer than 2 images"),  # price classes
         (["--labels", "category", "--device", "tpu"], "use auto, cpu, cuda or cuda:N"),
         pytest.param(
             ["--labels", "category", "--device", "cuda"],
@@ -144,6 +207,13 @@ def test_a_metric_label_trains_a_proxy_head_that_reloads(home: Path) -> None:
 def test_refusals(home: Path, args: list[str], message: str) -> None:
     code, _, err = train(home, *args)
     assert code == 1 and message in err
+
+
+def test_a_field_named_in_regression_must_be_numeric(home: Path) -> None:
+    code, _, err = train(home, "--labels", "category,carats", "--regression", "category,carats")
+    assert code == 1
+    assert err.startswith("facet: error: --regression category: '") and err.count("\n") == 1
+    assert "is not a finite number" in err
 
 
 def test_a_label_with_one_class_is_refused(tmp_path: Path) -> None:
