@@ -51,6 +51,8 @@ OFF_THE_SHELF = [
     Row("lite1 + centring + alpha-QE (3)", LITE1, True, {"FACET_SEARCH__QUERY_EXPANSION": "3"}),
     Row("lite1 + centring + views 1,1f", LITE1, True, {"FACET_EMBED__QUERY_VIEWS": "1,1f"}),
     Row("lite1 + centring + views 1,1.4", LITE1, True, {"FACET_EMBED__QUERY_VIEWS": "1,1.4"}),
+    Row("lite1 + centring + views crop", LITE1, True, {"FACET_EMBED__QUERY_VIEWS": "crop"}),
+    Row("lite1 + centring + views 1,crop", LITE1, True, {"FACET_EMBED__QUERY_VIEWS": "1,crop"}),
     Row(
         "lite1 + centring + views 1,1f,1.4",
         LITE1,

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +18,7 @@ from torch.nn import functional
 
 from search.backbones import Backbone
 from search.config import Precision
+from search.crops import crop_batch
 from search.finetuned import read_heads
 from search.views import View
 
@@ -171,7 +173,11 @@ class Embedder:
                 with torch.autocast(
                     "cpu", dtype=torch.bfloat16, enabled=self.precision is Precision.BF16
                 ):
-                    features = self._forward(view.apply(batch))
+                    if view.crop:
+                        maps = cast(Any, self.model).forward_features(batch)
+                        features = self._forward(crop_batch(batch, maps))
+                    else:
+                        features = self._forward(view.apply(batch))
                 # Each view counts the same, whatever the length of its raw features.
                 unit = functional.normalize(features[:count].float(), dim=1)
                 total = unit if total is None else total + unit

@@ -24,6 +24,7 @@ _VIEW = re.compile(r"^(\d+(?:\.\d+)?)(f?)$")
 class View:
     scale: float = 1.0  # the prepared image enlarged this many times (bilinear)
     flip: bool = False  # mirrored left to right
+    crop: bool = False  # cropped to the product (search.crops; the embedder does it)
 
     def apply(self, batch: torch.Tensor) -> torch.Tensor:
         import torch
@@ -44,9 +45,14 @@ def parse_views(spec: str) -> tuple[View, ...]:
     """
     views = []
     for token in (part.strip() for part in spec.split(",")):
+        if token == "crop":
+            views.append(View(crop=True))
+            continue
         match = _VIEW.match(token)
         if match is None:
-            raise ValueError(f"view {token!r}: write a scale with an optional f, e.g. 1, 1f, 1.4")
+            raise ValueError(
+                f"view {token!r}: write a scale with an optional f (1, 1f, 1.4) or crop"
+            )
         scale = float(match.group(1))
         if not 0.5 <= scale <= 2.0:
             raise ValueError(f"view {token!r}: the scale must be between 0.5 and 2")
