@@ -20,14 +20,23 @@ class Row:
     trained: bool = False
 
 
+class FacetFailed(Exception):
+    """A `facet` command exited non-zero."""
+
+
 def facet(home: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run `facet ... --json` as a separate process; exit with its error if it fails."""
+    """Run `facet ... --json` as a separate process.
+
+    Raises:
+        FacetFailed: it failed (the message is its last line on stderr).
+    """
     command = [sys.executable, "-m", "indexer", "--home", str(home), "--quiet", *args, "--json"]
     done = subprocess.run(
         command, capture_output=True, text=True, check=False, env={**os.environ, **(env or {})}
     )
     if done.returncode != 0:
-        sys.exit(f"bench_quality: facet {args[0]} failed: {done.stderr.strip()}")
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise FacetFailed(f"facet {args[0]} failed: {last}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
@@ -40,6 +49,12 @@ class Runner:
         self.learned: set[tuple[str, str]] = set()  # (backbone, views) with a photo mean
 
     def run(self, row: Row) -> dict[str, Any]:
+        try:
+            return self._run(row)
+        except FacetFailed as error:
+            return {"name": row.name, "error": str(error)}
+
+    def _run(self, row: Row) -> dict[str, Any]:
         env = {"FACET_INDEX__CENTRING": "domain" if row.centring else "none", **row.env}
         args = ["build", "--model" if row.trained else "--backbone", row.backbone]
         views = row.env.get("FACET_EMBED__QUERY_VIEWS", "1")
