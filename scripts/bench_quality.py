@@ -60,6 +60,12 @@ OFF_THE_SHELF = [
         True,
         {"FACET_EMBED__QUERY_VIEWS": "1,1f,1.4"},
     ),
+    Row(
+        "lite1 + centring + views 1,1f,1.4 + PCA to 64 dims",
+        LITE1,
+        True,
+        {"FACET_EMBED__QUERY_VIEWS": "1,1f,1.4", "FACET_INDEX__DIMENSIONS": "64"},
+    ),
 ]
 PRODUCT_SCORES = [
     Row(f"multi-image products, score = {how}", LITE1, True, {"FACET_SEARCH__PRODUCT_SCORE": how})

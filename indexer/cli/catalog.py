@@ -167,6 +167,7 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
             f"nprobe {index['nprobe']}, recall@10 {index['recall_at_10']}, "
             f"revision {index['catalog_revision']}"
         )
+        typer.echo(f"descriptor {index['descriptor']} (query views {index['query_views']})")
 
 
 @contextmanager
