@@ -66,6 +66,22 @@ OFF_THE_SHELF = [
         True,
         {"FACET_EMBED__QUERY_VIEWS": "1,1f,1.4", "FACET_INDEX__DIMENSIONS": "64"},
     ),
+    *(
+        Row(
+            f"lite1+gem + centring + PCA to 64 dims{label}",
+            f"{LITE1}+gem",
+            True,
+            {
+                "FACET_INDEX__DIMENSIONS": "64",
+                **({"FACET_EMBED__QUERY_VIEWS": views} if views else {}),
+            },
+        )
+        for label, views in (
+            ("", ""),
+            (" + views 1,crop", "1,crop"),
+            (" + views 1,1f,1.4", "1,1f,1.4"),
+        )
+    ),
 ]
 PRODUCT_SCORES = [
     Row(f"multi-image products, score = {how}", LITE1, True, {"FACET_SEARCH__PRODUCT_SCORE": how})
