@@ -140,9 +140,7 @@ class VectorIndex:
             seed: for the training sample and k-means, so builds are reproducible.
             transform: the build's descriptor transform; training sees transformed vectors.
         """
-        if transform is not None:
-            vectors = transform.catalogue(vectors)
-        dim = vectors.shape[1]
+        dim = vectors.shape[1] if transform is None else transform.out_dim
         index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
         ivf = faiss.extract_index_ivf(index) if "IVF" in factory else None
         sample = vectors
@@ -154,6 +152,8 @@ class VectorIndex:
             ivf.cp.seed = seed
             ivf.cp.max_points_per_centroid = MAX_TRAINING_POINTS_PER_LIST
             ivf.cp.min_points_per_centroid = 1  # tiny catalogues: train anyway, quietly
+        if transform is not None:  # only the sample: the catalogue may be millions of vectors
+            sample = transform.catalogue(sample)
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
         return cls(index, factory, trained_size=len(vectors), transform=transform)
 
