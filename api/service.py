@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from search.builds import BuildStore, Manifest
-from search.config import Precision, Settings
+from search.config import Settings
 from search.errors import FacetError
 from search.serving import EmbedderOptions, LiveIndex, Snapshot
 
@@ -28,17 +28,11 @@ class Service:
         self.settings = settings
         self.engine = engine
         self.store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
-        embed = settings.embed
         self.index = LiveIndex(
             self.store,
             engine,
             ranking=settings.ranking,
-            embedder=EmbedderOptions(
-                weights=embed.weights,
-                models_dir=settings.models_dir,
-                precision=Precision(embed.precision),
-                batch_size=embed.batch_size,
-            ),
+            embedder=EmbedderOptions.from_settings(settings),
         )
 
     def live(self) -> Snapshot:

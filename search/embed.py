@@ -33,10 +33,15 @@ def cpu_has_bf16() -> bool:
     return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
 
 
-def resolve_precision(precision: Precision) -> Precision:
-    if precision is Precision.AUTO:
-        return Precision.BF16 if cpu_has_bf16() else Precision.FP32
-    return precision
+def resolve_precision(precision: Precision, device: torch.device | None = None) -> Precision:
+    """`auto` -> bf16 where the device computes it natively (CUDA since Ampere; CPUs with
+    AVX-512 BF16 or AMX), else fp32."""
+    if precision is not Precision.AUTO:
+        return precision
+    if device is not None and device.type == "cuda":
+        native = torch.cuda.is_bf16_supported(including_emulation=False)
+        return Precision.BF16 if native else Precision.FP32
+    return Precision.BF16 if cpu_has_bf16() else Precision.FP32
 
 
 @dataclass(frozen=True)
@@ -50,9 +55,12 @@ class HeadPredictions:
 class Embedder:
     """Turns prepared images into L2-normalised float32 vectors with one backbone.
 
-    Images go through the model `batch_size` at a time. After `compile()`, the model runs as a
-    torch.compile (inductor) graph: 1.19x bf16 eager's throughput here (scripts/bench_embed.py), for
-    a one-time cost of 3 to 20 seconds, so it pays off for large batches of work only.
+    Images go through the model `batch_size` at a time, on `device` (a torch device name,
+    already resolved by `search.devices.resolve_device`); vectors come back to the CPU.
+
+    After `compile()`, the model runs as a torch.compile (inductor) graph: 1.19x bf16 eager's
+    throughput here (scripts/bench_embed.py), for a one-time cost of 3 to 20 seconds, so it pays
+    off for large batches of work only.
     """
 
     def __init__(
@@ -62,16 +70,20 @@ class Embedder:
         precision: Precision = Precision.AUTO,
         batch_size: int = 32,
         views: tuple[View, ...] = (View(),),
+        device: str = "cpu",
     ) -> None:
         self.backbone = backbone
         self.views = views  # for query photos (search.views); the catalogue uses the default
         self.preprocessing = backbone.preprocessing
-        self.precision = resolve_precision(precision)
+        self.device = torch.device(device)
+        self.precision = resolve_precision(precision, self.device)
         self.batch_size = batch_size
-        self.model = backbone.model.to(memory_format=torch.channels_last)
+        self.model = backbone.model.to(self.device).to(memory_format=torch.channels_last)
+        if backbone.heads is not None:
+            backbone.heads.to(self.device)
         self._forward: Callable[[torch.Tensor], torch.Tensor] = self.model
         self.compiled = False
-        log.debug("embedder %s in %s", backbone.identity, self.precision)
+        log.debug("embedder %s in %s on %s", backbone.identity, self.precision, self.device)
 
     @property
     def dim(self) -> int:
@@ -134,16 +146,14 @@ class Embedder:
         heads = self.backbone.heads
         if heads is None:
             raise ValueError(f"{self.backbone.name} has no classification heads")
-        batch = self.preprocessing.to_batch(arrays)
+        batch = self.preprocessing.to_batch(arrays, self.device)
         with torch.inference_mode():
-            with torch.autocast(
-                "cpu", dtype=torch.bfloat16, enabled=self.precision is Precision.BF16
-            ):
+            with self._autocast():
                 features = self.model(batch)
             probabilities, values = read_heads(heads, features.float())
         return HeadPredictions(
-            probabilities={label: p.numpy() for label, p in probabilities.items()},
-            values={field: v.numpy() for field, v in values.items()},
+            probabilities={label: p.cpu().numpy() for label, p in probabilities.items()},
+            values={field: v.cpu().numpy() for field, v in values.items()},
         )
 
     def embed_images(self, images: Sequence[Image.Image]) -> npt.NDArray[np.float32]:
@@ -166,13 +176,11 @@ class Embedder:
         if self.compiled and count < self.batch_size:
             padding = [np.zeros_like(arrays[0])] * (self.batch_size - count)
             arrays = [*arrays, *padding]
-        batch = self.preprocessing.to_batch(arrays)
+        batch = self.preprocessing.to_batch(arrays, self.device)
         with torch.inference_mode():
             total = None
             for view in self.views:
-                with torch.autocast(
-                    "cpu", dtype=torch.bfloat16, enabled=self.precision is Precision.BF16
-                ):
+                with self._autocast():
                     if view.crop:
                         maps = cast(Any, self.model).forward_features(batch)
                         features = self._forward(crop_batch(batch, maps))
@@ -183,4 +191,8 @@ class Embedder:
                 total = unit if total is None else total + unit
             assert total is not None
             vectors = functional.normalize(total, dim=1)
-        return vectors.numpy().astype(np.float32, copy=False)
+        return vectors.cpu().numpy().astype(np.float32, copy=False)
+
+    def _autocast(self) -> torch.autocast:
+        bf16 = self.precision is Precision.BF16
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)

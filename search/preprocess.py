@@ -96,10 +96,19 @@ class Preprocessing:
         """
         return 2 * self.input_size
 
-    def to_batch(self, arrays: Sequence[npt.NDArray[np.uint8]]) -> torch.Tensor:
-        """Stack prepared images into a normalised float (N, 3, S, S) tensor in channels_last."""
+    def to_batch(
+        self, arrays: Sequence[npt.NDArray[np.uint8]], device: torch.device | None = None
+    ) -> torch.Tensor:
+        """Stack prepared images into a normalised float (N, 3, S, S) tensor in channels_last.
+
+        On a CUDA `device`, the uint8 pixels are copied from pinned memory without blocking and
+        normalised there: a quarter of the bytes of float pixels cross the bus, and the copy
+        overlaps the GPU's work on the previous batch.
+        """
         stacked = torch.from_numpy(np.stack(arrays))  # (N, S, S, 3): already channels_last
+        if device is not None and device.type != "cpu":
+            stacked = stacked.pin_memory().to(device, non_blocking=True)
         batch = stacked.permute(0, 3, 1, 2).to(torch.float32)
-        mean = torch.tensor(self.mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
-        std = torch.tensor(self.std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
-        return batch.sub_(mean).div_(std)
+        mean = torch.tensor(self.mean, dtype=torch.float32, device=batch.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, dtype=torch.float32, device=batch.device).view(1, 3, 1, 1)
+        return batch.sub_(mean * 255.0).div_(std * 255.0)

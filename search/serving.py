@@ -19,8 +19,9 @@ from sqlalchemy import Engine
 
 from search.backbones import load_backbone
 from search.builds import BuildStore, LoadedBuild, Manifest
-from search.config import Precision
+from search.config import Precision, Settings
 from search.db import utcnow
+from search.devices import resolve_device
 from search.embed import Embedder
 from search.errors import IncompatibleIndex, IndexNotReady
 from search.index import VectorIndex
@@ -51,6 +52,24 @@ class EmbedderOptions:
     models_dir: Path | None = None
     precision: Precision = Precision.AUTO
     batch_size: int = 32
+    device: str = "cpu"  # resolved (search.devices.resolve_device)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EmbedderOptions:
+        """This machine's embedder settings, the device resolved.
+
+        Raises:
+            DeviceUnavailable: the configured device does not exist here.
+        """
+        embed = settings.embed
+        device = resolve_device(embed.device)
+        return cls(
+            weights=embed.weights,
+            models_dir=settings.models_dir,
+            precision=Precision(embed.precision),
+            batch_size=embed.batch_for(device),
+            device=device,
+        )
 
 
 def embedder_for(manifest: Manifest, options: EmbedderOptions) -> Embedder:
@@ -72,6 +91,7 @@ def embedder_for(manifest: Manifest, options: EmbedderOptions) -> Embedder:
         precision=options.precision,
         batch_size=options.batch_size,
         views=parse_views(manifest.query_views),  # the build's, whatever the settings say now
+        device=options.device,
     )
 
 

@@ -57,7 +57,9 @@ def embed_catalog(
         The report: embedded, unchanged, skipped and failed counts (failed by reason).
     """
     backbone_id = embedder.backbone.identity
-    report = EmbedReport(backbone=backbone_id, precision=str(embedder.precision))
+    report = EmbedReport(
+        backbone=backbone_id, precision=str(embedder.precision), device=str(embedder.device)
+    )
     clock = time.perf_counter()
     todo = _plan(engine, backbone_id, retry_failed, report)
     if compile_min_images is not None and todo and len(todo) >= compile_min_images:

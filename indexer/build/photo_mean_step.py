@@ -90,6 +90,7 @@ def remember_photo_mean(
         precision=embedder.precision,
         batch_size=embedder.batch_size,
         views=parse_views(query_views),
+        device=str(embedder.device),
     )
     mean, skipped = learn_photo_mean(as_queries, paths, max_pixels=max_pixels, source=str(source))
     save_photo_mean(folder, photo_mean_key(embedder.backbone.identity, query_views), mean)

@@ -33,6 +33,7 @@ class EmbedReport:
 
     backbone: str  # the backbone identity, as in a build manifest
     precision: str
+    device: str = "cpu"  # where the model ran
     images: int = 0  # active images of active products
     embedded: int = 0  # read, decoded and embedded
     unchanged: int = 0  # read, but the bytes were those already embedded

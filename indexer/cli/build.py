@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from indexer.cli.common import Context, JsonOption, app, open_store, reports_errors
+from indexer.cli.common import (
+    Context,
+    DeviceOption,
+    JsonOption,
+    app,
+    open_store,
+    reports_errors,
+)
 from search.config import Precision
 
 if TYPE_CHECKING:
@@ -37,6 +44,7 @@ def build(
         Precision | None, typer.Option(help="Inference precision (default: auto).")
     ] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Images per forward pass.")] = None,
+    device: DeviceOption = None,
     compile_mode: Annotated[
         CompileMode | None,
         typer.Option(
@@ -71,11 +79,13 @@ def build(
     from indexer.build.photo_mean_step import remember_photo_mean
     from search.backbones import load_backbone
     from search.builds import BuildStore
+    from search.devices import resolve_device
     from search.embed import Embedder
 
     context: Context = ctx.obj
-    settings = context.settings
+    settings = context.on_device(device)
     embed = settings.embed
+    on = resolve_device(embed.device)
     store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
     name = trained or backbone or _live_backbone(store, default=embed.backbone)
     with open_store(settings) as engine:
@@ -88,7 +98,8 @@ def build(
         embedder = Embedder(
             network,
             precision=precision or Precision(embed.precision),
-            batch_size=batch_size or embed.batch_size,
+            batch_size=batch_size or embed.batch_for(on),
+            device=on,
         )
         learned = None
         if query_photos is not None:
@@ -117,7 +128,7 @@ def build(
                 embedder.preprocessing,
                 max_pixels=embed.max_image_pixels,
                 fetch_workers=download.concurrency,
-                decode_workers=embed.decode_workers,
+                decode_workers=embed.decode_workers_for(on),
             )
             report = embed_catalog(
                 engine,
@@ -149,7 +160,8 @@ def build(
         )
     compiled = f", compiled in {report.compile_seconds:.1f} s" if report.compile_seconds else ""
     typer.echo(
-        f"embedded with {report.backbone} ({report.precision}{compiled}): {report.images:,} active "
+        f"embedded with {report.backbone} ({report.precision} on {report.device}{compiled}): "
+        f"{report.images:,} active "
         f"images in {report.seconds:.1f} s ({report.images_per_s:,.1f} images/s)"
     )
     typer.echo(f"  {'embedded':<10} {report.embedded:>10,}")
@@ -229,53 +241,3 @@ def print_index_report(report: IndexReport) -> None:
     typer.echo(f"  {'type':<10} {report.factory:>10}")
     typer.echo(f"  {'nprobe':<10} {report.nprobe:>10}  of {report.nlist} lists")
     typer.echo(f"  {'recall@10':<10} {report.recall_at_10:>10.3f}  against exact search")
-
-
-@app.command()
-@reports_errors
-def verify(
-    ctx: typer.Context,
-    repair: Annotated[
-        bool, typer.Option("--repair", help="Bring the index in line with the store.")
-    ] = False,
-    as_json: JsonOption = False,
-) -> None:
-    """Check the index against the product store: missing, stale and outdated vectors."""
-    from indexer.build.index_step import build_index
-    from indexer.build.verify import verify_index
-    from search.builds import BuildStore
-
-    context: Context = ctx.obj
-    settings = context.settings
-    store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
-    with open_store(settings) as engine:
-        # Checked against the live build's own backbone (a fine-tuned one, say), never the
-        # configured default: repairing re-indexes stored vectors and loads no model.
-        report = verify_index(engine, store)
-        repaired = None
-        if repair and not report.ok:
-            live = store.manifest(report.build_id)
-            repaired = build_index(
-                engine,
-                store,
-                backbone_id=live.backbone,
-                backbone_name=live.backbone_name,
-                options=index_options(settings, live.backbone),
-                rebuild=bool(report.mismatches),
-            )
-    if as_json:
-        output = report.to_dict()
-        output["repaired"] = repaired.to_dict() if repaired else None
-        typer.echo(json.dumps(output))
-    else:
-        typer.echo(f"index {report.build_id} ({report.backbone}): {report.ntotal:,} vectors")
-        for name in ("missing", "stale", "outdated"):
-            examples = report.examples.get(name)
-            more = f"  e.g. image ids {examples}" if examples else ""
-            typer.echo(f"  {name:<10} {getattr(report, name):>8,}{more}")
-        for mismatch in report.mismatches:
-            typer.echo(f"  mismatch: {mismatch}")
-        if repaired is not None:
-            print_index_report(repaired)
-    if not report.ok and not repair:
-        raise typer.Exit(1)

@@ -40,6 +40,14 @@ db_app = typer.Typer(help="Manage the product database schema.", no_args_is_help
 app.add_typer(db_app, name="db")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+DeviceOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Where images are embedded: auto (CUDA when present), cpu, cuda or cuda:N "
+        "(default: FACET_EMBED__DEVICE).",
+        show_default=False,
+    ),
+]
 
 
 @dataclass
@@ -49,6 +57,19 @@ class Context:
 
     def show_progress(self) -> bool:
         return not self.quiet and sys.stdout.isatty()
+
+    def on_device(self, device: str | None) -> Settings:
+        """The settings with a command's `--device` (if given) in place of FACET_EMBED__DEVICE.
+
+        Raises:
+            typer.Exit: not a device name.
+        """
+        if device is None:
+            return self.settings
+        try:
+            return self.settings.with_device(device)
+        except ValueError as error:
+            raise fail(str(error)) from None
 
 
 def fail(message: str) -> typer.Exit:
@@ -102,14 +123,12 @@ def main_options(
     )
     from pydantic import ValidationError
 
-    from search.config import Settings
+    from search.config import Settings, setting_error
 
     try:
         settings = Settings()
     except ValidationError as error:
-        first = error.errors()[0]
-        name = "FACET_" + "__".join(str(part).upper() for part in first["loc"])
-        raise fail(f"setting {name}: {first['msg']}") from None
+        raise fail(setting_error(error)) from None
     if home is not None:
         settings = settings.model_copy(update={"home": home})
     ctx.obj = Context(settings=settings, quiet=quiet)

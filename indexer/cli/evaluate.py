@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from indexer.cli.common import Context, JsonOption, app, open_store, reports_errors
+from indexer.cli.common import Context, DeviceOption, JsonOption, app, open_store, reports_errors
 from indexer.cli.search import open_build
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ def evaluate(
             "compare it with the live one.",
         ),
     ] = None,
+    device: DeviceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Measure retrieval quality: Recall@1/5/10, mAP@10, MRR, per-class P/R/F1 (and label
@@ -66,7 +67,7 @@ def evaluate(
     from indexer.evaluation.report import write_comparison_report, write_report
 
     context: Context = ctx.obj
-    settings = context.settings
+    settings = context.on_device(device)
     parsed = read_queries(queries, label_field)
     max_pixels = settings.embed.max_image_pixels
     with open_store(settings) as engine:

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from indexer.cli.common import Context, JsonOption, app, fail, open_store, reports_errors
+from indexer.cli.common import (
+    Context,
+    DeviceOption,
+    JsonOption,
+    app,
+    fail,
+    open_store,
+    reports_errors,
+)
 from indexer.cli.filter_options import with_filter_options
 from search.filter_params import Filters
 
@@ -32,13 +40,14 @@ def search(
     image: Annotated[Path, typer.Argument(help="A photo to search with.")],
     k: KOption = 10,
     nprobe: Annotated[int | None, typer.Option(min=1, help="Lists to visit.")] = None,
+    device: DeviceOption = None,
     as_json: JsonOption = False,
     *,
     filters: Filters,
 ) -> None:
     """Find the catalogue products that look most like a photo."""
     context: Context = ctx.obj
-    settings = context.settings
+    settings = context.on_device(device)
     try:
         data = image.read_bytes()
     except OSError as error:
@@ -69,18 +78,13 @@ def open_build(settings: Settings, engine: Engine, build_id: str | None = None) 
     """A build (the live one unless `build_id` names another kept one), its searcher and the
     embedder of the backbone it was built with."""
     from search.builds import BuildStore
-    from search.config import Precision
     from search.serving import EmbedderOptions, open_snapshot
 
     return open_snapshot(
         BuildStore(settings.index_dir, keep=settings.index.keep_builds),
         engine,
         ranking=settings.ranking,
-        embedder=EmbedderOptions(
-            weights=settings.embed.weights,
-            models_dir=settings.models_dir,
-            precision=Precision(settings.embed.precision),
-        ),
+        embedder=EmbedderOptions.from_settings(settings),
         build_id=build_id,
     )
 

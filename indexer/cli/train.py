@@ -9,7 +9,15 @@ from typing import Annotated, Literal
 
 import typer
 
-from indexer.cli.common import Context, JsonOption, app, fail, open_store, reports_errors
+from indexer.cli.common import (
+    Context,
+    DeviceOption,
+    JsonOption,
+    app,
+    fail,
+    open_store,
+    reports_errors,
+)
 from search.config import Precision
 
 
@@ -51,9 +59,7 @@ def train(
     catalogue_repeats: Annotated[
         int, typer.Option(min=1, help="Times each catalogue image is shown per epoch.")
     ] = 8,
-    device: Annotated[
-        str, typer.Option(help="Where to train: auto (CUDA when present), cpu, cuda or cuda:N.")
-    ] = "auto",
+    device: DeviceOption = None,
     regression: Annotated[
         str,
         typer.Option(
@@ -79,7 +85,7 @@ def train(
     from search.devices import resolve_device
 
     context: Context = ctx.obj
-    settings = context.settings
+    settings = context.on_device(device)
     fields = [field.strip() for field in labels.split(",") if field.strip()]
     if not fields:
         raise fail("--labels: give at least one label field")
@@ -111,7 +117,7 @@ def train(
         metric_label=None if metric_label == "none" else metric_label,
         temperature=temperature,
         catalogue_repeats=catalogue_repeats,
-        device=resolve_device(device),
+        device=resolve_device(settings.embed.device),
         regression_loss=regression_loss,
     )
 
