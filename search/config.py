@@ -79,6 +79,11 @@ class EmbedSettings(BaseModel):
     # cores: on a CPU a quarter of them (at least 2; torch's threads use the rest), on a GPU all
     # of them, since decoding is then the bottleneck (docs/scaling.md).
     decode_workers: int | None = Field(default=None, ge=1, le=256)
+    # Who decodes plain JPEGs (RGB or grey, upright) in `facet build`: "pillow" in the
+    # decoding threads, or "device": torchvision's decode_jpeg on the embedding device (nvJPEG
+    # on a GPU, where Pillow cannot keep up with the model; search/jpeg_batches.py). Other
+    # images always go through Pillow.
+    jpeg_decoder: Literal["pillow", "device"] = "pillow"
     # Images with more pixels are refused before decoding (decompression bombs).
     max_image_pixels: int = Field(default=50_000_000, ge=1)
     # How query photos are embedded (search/views.py): "1" as prepared; e.g. "1,1f,1.4" adds

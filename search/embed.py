@@ -172,11 +172,15 @@ class Embedder:
         return self.embed_arrays([prepare(s, max_pixels=max_pixels).pixels for s in sources])
 
     def _embed_batch(self, arrays: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]:
-        count = len(arrays)
+        return self.embed_batch(self.preprocessing.to_batch(arrays, self.device))
+
+    def embed_batch(self, batch: torch.Tensor) -> npt.NDArray[np.float32]:
+        """Embed a normalised (N, 3, S, S) batch already on the device (N <= batch_size), e.g.
+        JPEGs decoded there (`search.jpeg_batches`)."""
+        count = len(batch)
         if self.compiled and count < self.batch_size:
-            padding = [np.zeros_like(arrays[0])] * (self.batch_size - count)
-            arrays = [*arrays, *padding]
-        batch = self.preprocessing.to_batch(arrays, self.device)
+            padding = batch.new_zeros((self.batch_size - count, *batch.shape[1:]))
+            batch = torch.cat([batch, padding]).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             total = None
             for view in self.views:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 import time
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import torch
 from sqlalchemy import Engine, and_, select
 
 from indexer.build.fetch import file_signature, is_url
-from indexer.build.loader import ImageJob, ImageLoader, Loaded
+from indexer.build.loader import Encoded, Failed, ImageJob, ImageLoader, Loaded
 from indexer.build.vector_writer import EMBEDDINGS, IMAGES, BatchWriter, EmbedReport
 from search.embed import Embedder
+from search.jpeg_batches import decode_on_device
 from search.models import ImageStatus, Product
 
 log = logging.getLogger(__name__)
@@ -68,21 +70,47 @@ def embed_catalog(
         on_start(len(todo))
     batch_size = embedder.batch_size
     writer = BatchWriter(engine, backbone_id, report, max_reported_failures)
-    pending: list[Loaded] = []
+    pending: list[Loaded | Encoded] = []
     for result in loader.load(_jobs(engine, backbone_id, todo), window=max(4 * batch_size, 64)):
-        if isinstance(result, Loaded):
+        if isinstance(result, Loaded | Encoded):
             pending.append(result)
             if len(pending) >= batch_size:
-                writer.write(pending, embedder.embed_arrays([r.pixels for r in pending]))
+                embed_and_write(embedder, writer, pending)
                 _notify(on_progress, len(pending) + writer.flush_others())
                 pending = []
         else:
             writer.add_other(result)
     if pending:
-        writer.write(pending, embedder.embed_arrays([r.pixels for r in pending]))
+        embed_and_write(embedder, writer, pending)
     _notify(on_progress, len(pending) + writer.flush_others())
     report.seconds = time.perf_counter() - clock
     return report
+
+
+def embed_and_write(
+    embedder: Embedder, writer: BatchWriter, pending: Sequence[Loaded | Encoded]
+) -> None:
+    """Embed one batch (JPEGs left encoded are decoded on the embedder's device) and commit it;
+    a JPEG that does not decode there fails as `corrupt`, like one Pillow could not decode."""
+    loaded = [item for item in pending if isinstance(item, Loaded)]
+    encoded = [item for item in pending if isinstance(item, Encoded)]
+    if not encoded:
+        writer.write(loaded, embedder.embed_arrays([item.pixels for item in loaded]))
+        return
+    on_device = decode_on_device(
+        [item.data for item in encoded], embedder.preprocessing, embedder.device
+    )
+    for position, message in on_device.failed.items():
+        item = encoded[position]
+        writer.add_other(Failed(item.job, "corrupt", message, item.signature))
+    parts = [on_device.pixels]
+    if loaded:
+        parts.insert(
+            0, embedder.preprocessing.to_batch([i.pixels for i in loaded], embedder.device)
+        )
+    items: list[Loaded | Encoded] = [*loaded, *(encoded[i] for i in on_device.decoded)]
+    if items:
+        writer.write(items, embedder.embed_batch(torch.cat(parts)))
 
 
 def _notify(callback: Callable[[int], object] | None, done: int) -> None:

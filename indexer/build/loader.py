@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from indexer.build.fetch import FetchError, ImageFetcher, file_signature, is_url
 from search.errors import ImageDecodeError
+from search.jpeg_batches import plain_jpeg_size
 from search.preprocess import Preprocessing
 
 
@@ -37,6 +38,18 @@ class Loaded:
 
 
 @dataclass(frozen=True, slots=True)
+class Encoded:
+    """A plain JPEG left encoded, for the embedding device to decode (`search.jpeg_batches`)."""
+
+    job: ImageJob
+    content_hash: str
+    signature: str | None
+    width: int
+    height: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Unchanged:
     """Read, but its bytes are those of the stored vector: nothing to embed."""
 
@@ -53,7 +66,7 @@ class Failed:
     signature: str | None
 
 
-LoadResult = Loaded | Unchanged | Failed
+LoadResult = Loaded | Encoded | Unchanged | Failed
 
 
 class ImageLoader:
@@ -67,7 +80,11 @@ class ImageLoader:
         max_pixels: int,
         fetch_workers: int = 8,
         decode_workers: int = 2,
+        device_jpegs: bool = False,
     ) -> None:
+        """`device_jpegs`: leave plain JPEGs encoded (`Encoded`) for the embedding device to
+        decode; everything else is decoded here."""
+        self.device_jpegs = device_jpegs
         self.fetcher = fetcher
         self.preprocessing = preprocessing
         self.max_pixels = max_pixels
@@ -131,6 +148,10 @@ class ImageLoader:
     def _decode(
         self, job: ImageJob, data: bytes, content_hash: str, signature: str | None
     ) -> LoadResult:
+        if self.device_jpegs:
+            size = plain_jpeg_size(data, max_pixels=self.max_pixels)
+            if size is not None:
+                return Encoded(job, content_hash, signature, size[0], size[1], data)
         try:
             prepared = self.preprocessing.load(data, max_pixels=self.max_pixels)
         except ImageDecodeError as error:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, bindparam, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from indexer.build.loader import Failed, Loaded, LoadResult, Unchanged
+from indexer.build.loader import Encoded, Failed, Loaded, LoadResult, Unchanged
 from search.db import utcnow, writer
 from search.models import Embedding, ImageStatus, ProductImage
 from search.revisions import next_vector_revision
@@ -66,10 +67,10 @@ class BatchWriter:
         self.others: list[Unchanged | Failed] = []
 
     def add_other(self, result: LoadResult) -> None:
-        assert not isinstance(result, Loaded)
+        assert not isinstance(result, Loaded | Encoded)
         self.others.append(result)
 
-    def write(self, loaded: list[Loaded], vectors: Any) -> None:
+    def write(self, loaded: Sequence[Loaded | Encoded], vectors: Any) -> None:
         now = utcnow()
         with writer(self.engine).begin() as connection:
             revision = next_vector_revision(connection)

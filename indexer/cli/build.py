@@ -129,6 +129,7 @@ def build(
                 max_pixels=embed.max_image_pixels,
                 fetch_workers=download.concurrency,
                 decode_workers=embed.decode_workers_for(on),
+                device_jpegs=embed.jpeg_decoder == "device",
             )
             report = embed_catalog(
                 engine,

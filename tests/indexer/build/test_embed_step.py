@@ -106,6 +106,7 @@ def run(
     *,
     max_pixels: int = 10_000_000,
     max_bytes: int = 40_000,
+    device_jpegs: bool = False,
     **options: Any,
 ) -> EmbedReport:
     embedder.batch_size = options.pop("batch_size", 32)
@@ -113,7 +114,9 @@ def run(
         cache_dir=cache, timeout_s=5, retries=2, backoff_s=0.01, max_bytes=max_bytes
     )
     with fetcher:
-        loader = ImageLoader(fetcher, embedder.preprocessing, max_pixels=max_pixels)
+        loader = ImageLoader(
+            fetcher, embedder.preprocessing, max_pixels=max_pixels, device_jpegs=device_jpegs
+        )
         return embed_catalog(engine, embedder, loader, **options)
 
 
@@ -146,11 +149,19 @@ def catalog(tmp_path: Path, server: Server) -> Path:
     return write_csv(folder / "catalog.csv", rows)
 
 
+# device_jpegs: plain JPEGs decoded by the embedding device (search/jpeg_batches.py; the CPU
+# here); every failure is counted and recorded as on the Pillow path.
+@pytest.mark.parametrize("device_jpegs", [False, True])
 def test_embeds_good_images_and_records_why_bad_ones_failed(
-    engine: Engine, embedder: Embedder, catalog: Path, tmp_path: Path, server: Server
+    engine: Engine,
+    embedder: Embedder,
+    catalog: Path,
+    tmp_path: Path,
+    server: Server,
+    device_jpegs: bool,
 ) -> None:
     ingest_dump(engine, catalog)
-    report = run(engine, embedder, tmp_path / "cache", batch_size=3)
+    report = run(engine, embedder, tmp_path / "cache", batch_size=3, device_jpegs=device_jpegs)
 
     assert report.images == 13 and report.embedded == 6 and report.skipped == 0
     assert report.failed == {
@@ -174,8 +185,9 @@ def test_embeds_good_images_and_records_why_bad_ones_failed(
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.parametrize("device_jpegs", [False, True])
 def test_vectors_match_embedding_the_files_directly(
-    engine: Engine, embedder: Embedder, tmp_path: Path
+    engine: Engine, embedder: Embedder, tmp_path: Path, device_jpegs: bool
 ) -> None:
     # Real photos, catalogue-sized: draft decoding and bf16 must not move their vectors.
     for index, name in enumerate(["Banana", "Lime", "Zucchini"]):
@@ -183,7 +195,7 @@ def test_vectors_match_embedding_the_files_directly(
         photo.save(tmp_path / f"{index}.jpg", quality=90)
     dump = write_csv(tmp_path / "c.csv", [{"sku": str(i), "images": f"{i}.jpg"} for i in range(3)])
     ingest_dump(engine, dump)
-    run(engine, embedder, tmp_path / "cache", max_bytes=2**20)
+    run(engine, embedder, tmp_path / "cache", max_bytes=2**20, device_jpegs=device_jpegs)
 
     _, stored = load_vectors(engine, embedder.backbone.identity)
     reference_embedder = Embedder(embedder.backbone, precision=Precision.FP32)
