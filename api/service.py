@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TypeVar
 
 from sqlalchemy import Engine
@@ -33,6 +33,8 @@ class Service:
             engine,
             ranking=settings.ranking,
             embedder=EmbedderOptions.from_settings(settings),
+            filters_in_memory=settings.search.filters == "memory",
+            filter_check_s=settings.search.filter_check_s,
         )
 
     def live(self) -> Snapshot:
@@ -57,7 +59,9 @@ class Service:
         except (FacetError, SQLAlchemyError) as error:
             log.warning("could not publish pending changes at start-up: %s", error)
 
-    def write(self, change: Callable[[Snapshot], T]) -> T:
-        """Apply an admin change to the store and publish it (see `LiveIndex.write`)."""
-        result, _ = self.index.write(change, lock_timeout_s=self.settings.api.write_timeout_s)
+    def write(self, change: Callable[[Snapshot], T], *, skus: Collection[str] = ()) -> T:
+        """Apply an admin change (to the products `skus`) to the store and publish it (see
+        `LiveIndex.write`)."""
+        timeout = self.settings.api.write_timeout_s
+        result, _ = self.index.write(change, lock_timeout_s=timeout, skus=skus)
         return result

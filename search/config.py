@@ -177,6 +177,12 @@ class SearchSettings(BaseModel):
     # A product with several images: its best image's score, the mean over its images, or the
     # mean of its two best.
     product_score: Literal["best", "mean", "top2"] = "best"
+    # Where the service answers filters: "memory" (a table of the products' filterable fields
+    # per image, read at load and kept current; search/filter_table.py) or "database" (one SQL
+    # query per filtered search, as the command line does).
+    filters: Literal["memory", "database"] = "memory"
+    # How often the service looks for a re-ingested catalogue to read its filter table again.
+    filter_check_s: float = Field(default=1.0, gt=0)
 
 
 class ApiSettings(BaseModel):

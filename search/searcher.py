@@ -9,16 +9,17 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import Engine, select
 
-from search.errors import IndexNotReady, UnknownProduct
-from search.faiss_api import faiss
+from search.errors import UnknownProduct
 from search.filter_params import Filters
+from search.filter_table import Allowed
 from search.filters import allowed_image_ids, searchable_images
 from search.index import FloatArray, IdArray, SearchHits, VectorIndex
+from search.live_filters import LiveFilters
 from search.models import ImageStatus, Product, ProductImage
 from search.neighbours import rerank
 from search.product_scores import rescore_products
 from search.ranking import ProductScore, Ranking, expand_queries
-from search.vectors import load_vectors
+from search.vectors import StoreLookup, load_vectors
 
 # Filters allowing at most this many images are searched exactly over just those vectors.
 EXACT_FILTER_LIMIT = 20_000
@@ -40,26 +41,6 @@ class ProductHit:
     image_id: int
 
 
-class StoreLookup:
-    """Full vectors by image id from the product store, for re-ranking compressed results."""
-
-    def __init__(self, engine: Engine, backbone_id: str) -> None:
-        self.engine = engine
-        self.backbone_id = backbone_id
-
-    def __call__(self, ids: IdArray) -> FloatArray:
-        stored_ids, vectors = load_vectors(self.engine, self.backbone_id, [int(i) for i in ids])
-        order = np.searchsorted(stored_ids, ids)
-        if not len(stored_ids) or not np.array_equal(
-            stored_ids[np.minimum(order, len(stored_ids) - 1)], ids
-        ):
-            raise IndexNotReady(
-                "the index holds images without stored vectors: run `facet verify --repair`"
-            )
-        found: FloatArray = vectors[order]
-        return found
-
-
 class Searcher:
     """The index of one build plus the product store it points into."""
 
@@ -70,13 +51,17 @@ class Searcher:
         *,
         backbone_id: str,
         ranking: Ranking | None = None,
+        filters: LiveFilters | None = None,
     ) -> None:
+        """`filters`: the service's in-memory filter table; None asks the database per query
+        (one-off commands, where reading the table would cost more than it saves)."""
         self.engine = engine
         self.index = index
         self.backbone_id = backbone_id
         self.ranking = ranking or Ranking()
         self.rerank_factor = self.ranking.rerank_factor
         self.lookup = StoreLookup(engine, backbone_id)  # stored (raw) vectors
+        self.filters = filters
         # For exact search under selective filters: which allowed images the index holds.
         self.indexed_ids = index.ids()
 
@@ -115,9 +100,12 @@ class Searcher:
         allowed = None
         if filters is not None and not filters.is_empty():
             started = time.perf_counter()
-            allowed = allowed_image_ids(self.engine, filters)
+            if self.filters is not None:
+                allowed = self.filters.allowed(filters)
+            else:
+                allowed = Allowed(allowed_image_ids(self.engine, filters), None)
             stages["products"] += time.perf_counter() - started
-            if not len(allowed):
+            if not len(allowed.ids):
                 return []
         if self.ranking.expansion:
             started = time.perf_counter()
@@ -181,7 +169,7 @@ class Searcher:
         return self._search(queries, k, filters, None, row[0], stages)
 
     def _expand(
-        self, queries: FloatArray, allowed: IdArray | None, nprobe: int | None
+        self, queries: FloatArray, allowed: Allowed | None, nprobe: int | None
     ) -> FloatArray:
         """alpha-QE over the query's nearest allowed index vectors."""
         count = self.ranking.expansion
@@ -194,16 +182,16 @@ class Searcher:
         return expand_queries(queries, neighbours, scores, self.ranking.expansion_alpha)
 
     def _image_hits(
-        self, queries: FloatArray, fetch: int, allowed: IdArray | None, nprobe: int | None
+        self, queries: FloatArray, fetch: int, allowed: Allowed | None, nprobe: int | None
     ) -> SearchHits:
-        if allowed is not None and len(allowed) <= EXACT_FILTER_LIMIT:
-            return self._exact_over(queries, allowed, fetch)
+        if allowed is not None and len(allowed.ids) <= EXACT_FILTER_LIMIT:
+            return self._exact_over(queries, allowed.ids, fetch)
         selector = None
         if allowed is not None:
-            selector = faiss.IDSelectorBatch(allowed)
+            selector = allowed.selector()
             # A filter keeping a share s of the catalogue leaves s of each probed list: probe
             # 1/s times more lists to find as many candidates.
-            share = len(allowed) / max(self.index.ntotal, 1)
+            share = len(allowed.ids) / max(self.index.ntotal, 1)
             nprobe = min(self.index.nlist, math.ceil((nprobe or self.index.nprobe) / share))
         return self.index.search(
             queries,
@@ -216,7 +204,9 @@ class Searcher:
 
     def _exact_over(self, queries: FloatArray, allowed: IdArray, fetch: int) -> SearchHits:
         """Brute force over the allowed images' vectors in the index (re-ranked if compressed)."""
-        present = allowed[np.isin(allowed, self.indexed_ids, assume_unique=True)]
+        # Both ascending: a binary search each, not np.isin's sort of the whole catalogue.
+        at = np.minimum(np.searchsorted(self.indexed_ids, allowed), len(self.indexed_ids) - 1)
+        present = allowed[self.indexed_ids[at] == allowed] if len(self.indexed_ids) else allowed[:0]
         candidates = fetch * self.rerank_factor if self.index.compressed else fetch
         count = min(candidates, len(present))
         scores = np.full((len(queries), count), -np.inf, dtype=np.float32)

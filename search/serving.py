@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
@@ -26,6 +26,7 @@ from search.embed import Embedder
 from search.errors import IncompatibleIndex, IndexNotReady
 from search.index import VectorIndex
 from search.index_sync import sync_index
+from search.live_filters import LiveFilters
 from search.ranking import Ranking
 from search.reads import catalog_revision
 from search.searcher import Searcher
@@ -133,11 +134,16 @@ class LiveIndex:
         *,
         ranking: Ranking,
         embedder: EmbedderOptions,
+        filters_in_memory: bool = False,
+        filter_check_s: float = 1.0,
     ) -> None:
         self.store = store
         self.engine = engine
         self.ranking = ranking
         self.embedder_options = embedder
+        self.filters_in_memory = filters_in_memory
+        self.filter_check_s = filter_check_s
+        self.filters: LiveFilters | None = None
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
 
@@ -168,6 +174,12 @@ class LiveIndex:
             embedder = previous.embedder
         else:
             embedder = embedder_for(build.manifest, self.embedder_options)
+        if self.filters_in_memory:
+            # A new build may make other images searchable: the table is read whole again.
+            if self.filters is None:
+                self.filters = LiveFilters(self.engine, check_every_s=self.filter_check_s)
+            else:
+                self.filters.reload()
         searcher = self._searcher(build.index, build.manifest)
         self._snapshot = Snapshot(build.manifest, searcher, embedder)
         log.info("serving index %s", build.manifest.build_id)
@@ -178,6 +190,7 @@ class LiveIndex:
         change: Callable[[Snapshot], T],
         *,
         lock_timeout_s: float,
+        skus: Collection[str] = (),
     ) -> tuple[T, Manifest]:
         """Apply a change to the product store and make it searchable, durably.
 
@@ -189,6 +202,7 @@ class LiveIndex:
         Args:
             change: writes the store; gets the snapshot whose embedder it must use.
             lock_timeout_s: how long to wait for another publisher.
+            skus: the products `change` writes, read again into the filter table.
 
         Raises:
             PublishBusy: another process held the publish lock too long.
@@ -200,6 +214,8 @@ class LiveIndex:
                 self._reload()
             live = self.current()
             result = change(live)
+            if self.filters is not None:
+                self.filters.products_changed(skus)
             index, delta = sync_index(
                 self.engine,
                 live.searcher.index,
@@ -228,7 +244,13 @@ class LiveIndex:
             return result, manifest
 
     def _searcher(self, index: VectorIndex, manifest: Manifest) -> Searcher:
-        return Searcher(self.engine, index, backbone_id=manifest.backbone, ranking=self.ranking)
+        return Searcher(
+            self.engine,
+            index,
+            backbone_id=manifest.backbone,
+            ranking=self.ranking,
+            filters=self.filters,
+        )
 
     def try_load(self) -> None:
         """Load at start-up; without an index the service still starts and answers 503."""

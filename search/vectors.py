@@ -6,7 +6,9 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Engine, select
 
+from search.errors import IndexNotReady
 from search.models import Embedding
+from search.neighbours import FloatArray, IdArray
 
 
 def to_blob(vector: npt.NDArray[np.float32]) -> bytes:
@@ -40,3 +42,23 @@ def load_vectors(
     ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
     vectors = np.stack([from_blob(row[1]) for row in rows])
     return ids, vectors
+
+
+class StoreLookup:
+    """Full vectors by image id from the product store, for re-ranking compressed results."""
+
+    def __init__(self, engine: Engine, backbone_id: str) -> None:
+        self.engine = engine
+        self.backbone_id = backbone_id
+
+    def __call__(self, ids: IdArray) -> FloatArray:
+        stored_ids, vectors = load_vectors(self.engine, self.backbone_id, [int(i) for i in ids])
+        order = np.searchsorted(stored_ids, ids)
+        if not len(stored_ids) or not np.array_equal(
+            stored_ids[np.minimum(order, len(stored_ids) - 1)], ids
+        ):
+            raise IndexNotReady(
+                "the index holds images without stored vectors: run `facet verify --repair`"
+            )
+        found: FloatArray = vectors[order]
+        return found

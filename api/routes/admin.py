@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -103,7 +104,7 @@ async def put_product(
             session.commit()
         return created
 
-    created = await run_in_threadpool(service.write, change)
+    created = await run_in_threadpool(partial(service.write, change, skus=[fields.sku]))
     response.status_code = 201 if created else 200
     return await get_product(request, session, fields.sku)
 
@@ -118,7 +119,7 @@ async def remove_product(service: ServiceDep, _: AdminDep, sku: str) -> Response
             delete_product(session, sku, now=utcnow())
             session.commit()
 
-    await run_in_threadpool(service.write, change)
+    await run_in_threadpool(partial(service.write, change, skus=[sku]))
     return Response(status_code=204)
 
 

@@ -94,6 +94,40 @@ def test_upsert_and_delete_are_searchable_at_once_and_survive_a_restart(
         assert top_sku(again, "Lime.jpg") != "NEW-1"
 
 
+def test_new_fields_reach_filtered_searches_at_once(admin_settings: Settings) -> None:
+    """The service answers filters from memory: an admin write that changes only a product's
+    fields (the same photo: no new vector, no new build) must still reach them."""
+
+    def skus(client: TestClient, query: str) -> list[str]:
+        response = client.post(f"/v1/search?{query}", files={"image": photo("Banana.jpg")})
+        assert response.status_code == 200, response.text
+        return [result["sku"] for result in response.json()["results"]]
+
+    with TestClient(create_app(admin_settings)) as client:
+        before = {"category": "Banana", "price": "1.5", "in_stock": "true"}
+        put = client.put(
+            "/v1/products/NEW-1",
+            headers=KEY,
+            files=[("images", photo("Banana.jpg"))],
+            data={**before, "attributes": '{"origin": "Ecuador"}'},
+        )
+        assert put.status_code == 201
+        assert "NEW-1" in skus(client, "category=Banana&in_stock=true&attr=origin=Ecuador")
+        after = {"category": "Exotic", "price": "99", "in_stock": "false"}
+        put = client.put(
+            "/v1/products/NEW-1",
+            headers=KEY,
+            files=[("images", photo("Banana.jpg"))],
+            data={**after, "attributes": '{"origin": "Peru"}'},
+        )
+        assert put.status_code == 200
+        assert "NEW-1" not in skus(client, "category=Banana")
+        assert "NEW-1" not in skus(client, "attr=origin=Ecuador")
+        assert skus(client, "category=Exotic&in_stock=false&min_price=50&attr=origin=Peru") == [
+            "NEW-1"
+        ]
+
+
 @pytest.mark.parametrize(
     ("files", "data", "status"),
     [
