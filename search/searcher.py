@@ -184,15 +184,20 @@ class Searcher:
     def _image_hits(
         self, queries: FloatArray, fetch: int, allowed: Allowed | None, nprobe: int | None
     ) -> SearchHits:
-        if allowed is not None and len(allowed.ids) <= EXACT_FILTER_LIMIT:
-            return self._exact_over(queries, allowed.ids, fetch)
         selector = None
         if allowed is not None:
+            if len(allowed.ids) <= EXACT_FILTER_LIMIT:
+                if allowed.bitmap is None:
+                    return self._exact_over(queries, allowed.ids, fetch)
+                # Every list: with a bitmap, FAISS tests a bit per entry and scores only the
+                # allowed ones, an exact top-k at a fraction of gathering their vectors.
+                nprobe = self.index.nlist
+            else:
+                # A filter keeping a share s of the catalogue leaves s of each probed list:
+                # probe 1/s times more lists to find as many candidates.
+                share = len(allowed.ids) / max(self.index.ntotal, 1)
+                nprobe = min(self.index.nlist, math.ceil((nprobe or self.index.nprobe) / share))
             selector = allowed.selector()
-            # A filter keeping a share s of the catalogue leaves s of each probed list: probe
-            # 1/s times more lists to find as many candidates.
-            share = len(allowed.ids) / max(self.index.ntotal, 1)
-            nprobe = min(self.index.nlist, math.ceil((nprobe or self.index.nprobe) / share))
         return self.index.search(
             queries,
             fetch,

@@ -187,4 +187,11 @@ def test_searches_give_the_database_paths_results(catalogue: Engine) -> None:
         filters = random_filters(rng)
         query = vectors[rng.integers(len(vectors))]
         expected = database.search(query, k=10, filters=filters)
-        assert memory.search(query, k=10, filters=filters) == expected, filters
+        found = memory.search(query, k=10, filters=filters)
+        # Small filters are scored by FAISS here and by NumPy there: the last bits may differ.
+        assert [(hit.sku, hit.image_id) for hit in found] == [
+            (hit.sku, hit.image_id) for hit in expected
+        ], filters
+        np.testing.assert_allclose(
+            [hit.score for hit in found], [hit.score for hit in expected], atol=1e-5
+        )
