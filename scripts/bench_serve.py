@@ -118,6 +118,7 @@ def timed(client: httpx.Client, send: object, requests: int) -> dict[str, float]
     for _ in range(5):
         send(client)
     own, whole = [], []
+    split: list[tuple[float, float]] = []
     for _ in range(requests):
         started = time.perf_counter()
         response = send(client)
@@ -125,11 +126,14 @@ def timed(client: httpx.Client, send: object, requests: int) -> dict[str, float]
         response.raise_for_status()
         timings = response.json()["timings"]
         own.append(timings["search_ms"] + timings["products_ms"])
+        split.append((timings["search_ms"], timings["products_ms"]))
     return {
         "p50": float(np.percentile(own, 50)),
         "p99": float(np.percentile(own, 99)),
         "e2e_p50": float(np.percentile(whole, 50)),
         "e2e_p99": float(np.percentile(whole, 99)),
+        "search_p50": float(np.percentile([s for s, _ in split], 50)),
+        "products_p50": float(np.percentile([p for _, p in split], 50)),
     }
 
 
@@ -158,11 +162,14 @@ def measure(home: Path, filters: str, products: int, requests: int) -> dict[str,
         server.terminate()
         server.wait(timeout=60)
     print(f"filters from {filters}: service RSS {rss:,.0f} MB")
-    print(f"{'scenario':<12}{'p50 ms':>9}{'p99 ms':>9}{'e2e p50':>9}{'e2e p99':>9}")
+    print(
+        f"{'scenario':<12}{'p50 ms':>9}{'p99 ms':>9}{'search':>9}{'products':>9}"
+        f"{'e2e p50':>9}{'e2e p99':>9}"
+    )
     for name, row in rows.items():
         print(
-            f"{name:<12}{row['p50']:>9.2f}{row['p99']:>9.2f}{row['e2e_p50']:>9.1f}"
-            f"{row['e2e_p99']:>9.1f}"
+            f"{name:<12}{row['p50']:>9.2f}{row['p99']:>9.2f}{row['search_p50']:>9.2f}"
+            f"{row['products_p50']:>9.2f}{row['e2e_p50']:>9.1f}{row['e2e_p99']:>9.1f}"
         )
     keys = {f"search_ms_p50_{name}": rows[name]["p50"] for name in FILTERS}
     keys |= {f"search_ms_p99_{name}": rows[name]["p99"] for name in FILTERS}
@@ -178,10 +185,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100, help="requests per scenario")
     parser.add_argument("--baseline", action="store_true", help="also time the database path")
     parser.add_argument("--json", action="store_true", help="end with one JSON object")
+    parser.add_argument(
+        "--home", type=Path, help="keep the catalogue here (reused when it is already there)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="facet-bench-serve-") as tmp:
-        home = Path(tmp)
-        figures: dict[str, float] = {"products": args.products, **make_home(home, args.products)}
+        home = args.home or Path(tmp)
+        home.mkdir(parents=True, exist_ok=True)
+        figures: dict[str, float] = {"products": args.products}
+        if not (home / "indexes" / "CURRENT").is_file():
+            figures |= make_home(home, args.products)
         figures |= measure(home, "memory", args.products, args.requests)
         if args.baseline:
             before = measure(home, "database", args.products, args.requests)

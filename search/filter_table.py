@@ -34,8 +34,12 @@ from search.product import LABEL_FIELDS
 from search.reads import catalog_revision
 
 BoolArray = npt.NDArray[np.bool_]
+FILTER_FIELDS = (*LABEL_FIELDS, "min_price", "max_price", "in_stock")
 # KEY=VALUE masks kept per table; each is one byte an image.
 ATTRIBUTE_MASKS = 64
+# Answers kept per table, by filter: shoppers repeat a few filters (in stock, a category), and a
+# bitmap is one bit an image id (125 KB at a million).
+ANSWERS = 64
 # SQLite allows 32,766 bound parameters; stay well below.
 ID_CHUNK = 10_000
 NO_STOCK_VALUE = -1  # in_stock NULL: matches neither in_stock=true nor in_stock=false
@@ -43,16 +47,18 @@ NO_STOCK_VALUE = -1  # in_stock NULL: matches neither in_stock=true nor in_stock
 
 @dataclass(frozen=True)
 class Allowed:
-    """What a filter allows: ascending image ids, and a FAISS bitmap of them (bit i = id i)
-    when they came from the table."""
+    """What a filter allows: how many images, and either their ascending ids (the database
+    path) or a FAISS bitmap of them (bit i = id i; the table's)."""
 
-    ids: IdArray
-    bitmap: npt.NDArray[np.uint8] | None
+    count: int
+    ids: IdArray | None = None
+    bitmap: npt.NDArray[np.uint8] | None = None
 
     def selector(self) -> Any:
         """A FAISS selector of the ids: a bitmap lookup per candidate where there is one, else
         a hash set built from the ids (what the database path has)."""
         if self.bitmap is None:
+            assert self.ids is not None
             return faiss.IDSelectorBatch(self.ids)
         selector = faiss.IDSelectorBitmap(len(self.bitmap), faiss.swig_ptr(self.bitmap))
         selector.referenced = self.bitmap  # FAISS keeps a pointer: the bytes must outlive it
@@ -71,6 +77,7 @@ class FilterTable:
     in_stock: npt.NDArray[np.int8]  # 1, 0, or NO_STOCK_VALUE
     catalog_revision: int | None
     _attributes: OrderedDict[tuple[str, str], BoolArray] = field(default_factory=OrderedDict)
+    _answers: OrderedDict[tuple[Any, ...], Allowed] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -122,7 +129,27 @@ class FilterTable:
         return merged
 
     def allowed(self, engine: Engine, filters: Filters) -> Allowed:
-        """The image ids (and their bitmap) of the products matching `filters`."""
+        """The images of the products matching `filters`, as a bitmap (kept for the next
+        search with the same filters)."""
+        key = (
+            *(getattr(filters, name) for name in FILTER_FIELDS),
+            *sorted(filters.attributes.items()),
+        )
+        with self._lock:
+            answer = self._answers.get(key)
+            if answer is not None:
+                self._answers.move_to_end(key)
+                return answer
+        ids = self.allowed_ids(engine, filters)
+        answer = Allowed(len(ids), bitmap=bitmap_of(ids))
+        with self._lock:
+            self._answers[key] = answer
+            while len(self._answers) > ANSWERS:
+                self._answers.popitem(last=False)
+        return answer
+
+    def allowed_ids(self, engine: Engine, filters: Filters) -> IdArray:
+        """The ascending image ids of the products matching `filters`."""
         mask = np.ones(len(self.image_ids), dtype=bool)
         for name in LABEL_FIELDS:
             value = getattr(filters, name)
@@ -140,8 +167,8 @@ class FilterTable:
             mask &= self.in_stock == int(filters.in_stock)
         for key, value in filters.attributes.items():
             mask &= self._attribute(engine, key, value)
-        ids = self.image_ids[mask]
-        return Allowed(ids, bitmap_of(ids))
+        ids: IdArray = self.image_ids[mask]
+        return ids
 
     def _attribute(self, engine: Engine, key: str, value: str) -> BoolArray:
         with self._lock:

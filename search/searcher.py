@@ -103,9 +103,10 @@ class Searcher:
             if self.filters is not None:
                 allowed = self.filters.allowed(filters)
             else:
-                allowed = Allowed(allowed_image_ids(self.engine, filters), None)
+                ids = allowed_image_ids(self.engine, filters)
+                allowed = Allowed(len(ids), ids=ids)
             stages["products"] += time.perf_counter() - started
-            if not len(allowed.ids):
+            if not allowed.count:
                 return []
         if self.ranking.expansion:
             started = time.perf_counter()
@@ -186,8 +187,8 @@ class Searcher:
     ) -> SearchHits:
         selector = None
         if allowed is not None:
-            if len(allowed.ids) <= EXACT_FILTER_LIMIT:
-                if allowed.bitmap is None:
+            if allowed.count <= EXACT_FILTER_LIMIT:
+                if allowed.ids is not None:
                     return self._exact_over(queries, allowed.ids, fetch)
                 # Every list: with a bitmap, FAISS tests a bit per entry and scores only the
                 # allowed ones, an exact top-k at a fraction of gathering their vectors.
@@ -195,7 +196,7 @@ class Searcher:
             else:
                 # A filter keeping a share s of the catalogue leaves s of each probed list:
                 # probe 1/s times more lists to find as many candidates.
-                share = len(allowed.ids) / max(self.index.ntotal, 1)
+                share = allowed.count / max(self.index.ntotal, 1)
                 nprobe = min(self.index.nlist, math.ceil((nprobe or self.index.nprobe) / share))
             selector = allowed.selector()
         return self.index.search(
