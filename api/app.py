@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from api.batcher import MicroBatcher
+from api.compression import Compression
 from api.errors import install_error_handlers
 from api.gate import UploadGate
 from api.limits import BodyLimit
@@ -22,6 +24,9 @@ from search.db import make_engine
 
 # Multipart framing around the image: boundaries, part headers, the other form fields.
 MULTIPART_OVERHEAD = 64 * 1024
+# What a page on an allowed origin may send (no cookies: the admin key is a header).
+CORS_METHODS = ["GET", "POST", "PUT", "DELETE"]
+CORS_HEADERS = ["Content-Type", "X-API-Key", "If-None-Match"]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -67,8 +72,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
     app.state.metrics = metrics
     install_error_handlers(app)
+    # Middleware added first runs innermost. Compression sees the route's answer whole: the
+    # metrics middleware outside it re-sends bodies as a stream, which GZip would compress
+    # whatever its size.
+    app.add_middleware(Compression, minimum_size=settings.api.gzip_min_bytes)
     metrics.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_upload_bytes + MULTIPART_OVERHEAD)
+    # Outermost: every answer (a 413 from BodyLimit, a 304) carries the CORS headers a page on
+    # another origin needs to read it, and preflights are answered before anything else runs.
+    if settings.api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.api.cors_origins,
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_HEADERS,
+            expose_headers=["ETag"],
+        )
     for module in (health, search, products, facets, images, admin, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")

@@ -21,6 +21,7 @@ from search.filter_params import (
     filters_from,
 )
 from search.searcher import ProductHit
+from search.served_images import image_version
 
 
 def get_service(request: Request) -> Service:
@@ -147,8 +148,11 @@ def _unknown(name: str, here: frozenset[str], there: frozenset[str], other: str)
     return f"unknown parameter {name!r} (accepted: {', '.join(sorted(here)) or 'none'})"
 
 
-def image_url(request: Request, image_id: int) -> str:
-    return str(request.url_for("get_image", image_id=image_id))
+def image_url(request: Request, image_id: int, content_hash: str | None) -> str:
+    """The image's URL, naming its content version (`?v=`), so that it may be cached for good;
+    add `size=` for a thumbnail."""
+    url = request.url_for("get_image", image_id=image_id)
+    return str(url.include_query_params(v=image_version(content_hash)) if content_hash else url)
 
 
 def to_results(request: Request, hits: list[ProductHit]) -> list[ProductResult]:
@@ -161,7 +165,7 @@ def to_results(request: Request, hits: list[ProductHit]) -> list[ProductResult]:
             currency=hit.currency,
             score=round(hit.score, 6),
             image_id=hit.image_id,
-            image_url=image_url(request, hit.image_id),
+            image_url=image_url(request, hit.image_id, hit.image_hash),
         )
         for hit in hits
     ]

@@ -13,6 +13,7 @@ from search.builds import BuildStore, Manifest
 from search.config import Settings
 from search.errors import FacetError
 from search.serving import EmbedderOptions, LiveIndex, Snapshot
+from search.thumbnails import ThumbnailCache, thumbnail_dir
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -35,6 +36,9 @@ class Service:
             embedder=EmbedderOptions.from_settings(settings),
             filters_in_memory=settings.search.filters == "memory",
             filter_check_s=settings.search.filter_check_s,
+        )
+        self.thumbnails = ThumbnailCache(
+            thumbnail_dir(settings.home), max_bytes=settings.api.thumbnail_cache_mb * 2**20
         )
 
     def live(self) -> Snapshot:

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from search.http_config import HttpSettings
 from search.ranking import ProductScore, Ranking
 from search.views import parse_views
 
@@ -185,8 +186,8 @@ class SearchSettings(BaseModel):
     filter_check_s: float = Field(default=1.0, gt=0)
 
 
-class ApiSettings(BaseModel):
-    """The HTTP service."""
+class ApiSettings(HttpSettings):
+    """The HTTP service (CORS, gzip and thumbnails in search/http_config.py)."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -28,6 +29,12 @@ def file_path(uri: str) -> Path:
     if parts.scheme.lower() not in ("file", ""):
         raise ValueError(f"not a local file: {uri!r}")
     return Path(unquote(parts.path))
+
+
+def download_cache_path(cache_dir: Path, url: str) -> Path:
+    """Where the download cache keeps the bytes of an http(s) image (keyed by its URL)."""
+    key = hashlib.sha256(url.encode("utf-8")).hexdigest()
+    return cache_dir / key[:2] / key
 
 
 def file_signature(uri: str) -> str:

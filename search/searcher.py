@@ -39,6 +39,7 @@ class ProductHit:
     currency: str | None
     score: float
     image_id: int
+    image_hash: str | None = None  # the image's content hash, which versions its URL
 
 
 class Searcher:
@@ -236,9 +237,10 @@ class Searcher:
         if not best:
             return []
         query = (
+            # Labelled as ProductHit's fields, so that a row becomes a hit by name.
             select(
-                ProductImage.id,
-                Product.id,
+                ProductImage.id.label("image_id"),
+                Product.id.label("product_id"),
                 Product.sku,
                 Product.title,
                 Product.category,
@@ -246,6 +248,7 @@ class Searcher:
                 Product.style,
                 Product.price,
                 Product.currency,
+                ProductImage.content_hash.label("image_hash"),
             )
             .join(Product, Product.id == ProductImage.product_id)
             # Only images that may appear in results: a removed or re-pointed image's stale
@@ -259,23 +262,12 @@ class Searcher:
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
         products: dict[int, ProductHit] = {}
-        for image_id, product_id, sku, title, category, material, style, price, currency in rows:
-            if product_id == exclude_product:
+        for row in rows:
+            if row.product_id == exclude_product:
                 continue
-            score = best[image_id]
-            if product_id not in products or score > products[product_id].score:
-                products[product_id] = ProductHit(
-                    product_id,
-                    sku,
-                    title,
-                    category,
-                    material,
-                    style,
-                    price,
-                    currency,
-                    score,
-                    image_id,
-                )
+            score = best[row.image_id]
+            if row.product_id not in products or score > products[row.product_id].score:
+                products[row.product_id] = ProductHit(**row._asdict(), score=score)
         return sorted(products.values(), key=lambda hit: -hit.score)
 
 

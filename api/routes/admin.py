@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServiceDep, SessionDep
 from api.errors import ProblemError
-from api.routes.products import get_product
+from api.routes.products import read_product
 from api.schemas import ProductOut
 from api.service import Live, Service
 from api.uploads import read_upload
@@ -106,7 +106,7 @@ async def put_product(
 
     created = await run_in_threadpool(partial(service.write, change, skus=[fields.sku]))
     response.status_code = 201 if created else 200
-    return await get_product(request, session, fields.sku)
+    return await read_product(request, session, fields.sku)
 
 
 @router.delete("/products/{sku:path}", status_code=204)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import TypeAdapter
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.caching import REVALIDATE, body_etag, etag_matches, not_modified
 from api.deps import (
     FILTER_PARAMS,
     FiltersDep,
@@ -22,6 +25,7 @@ from search.product import PRODUCT_FIELDS
 from search.reads import active_product
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
+PRODUCT_JSON = TypeAdapter(ProductOut)
 
 
 # `{sku:path}`: SKUs may contain "/". Declared before the product route, which would otherwise
@@ -52,9 +56,28 @@ async def similar(
     )
 
 
-@router.get("/{sku:path}", response_model=ProductOut)
-async def get_product(request: Request, session: SessionDep, sku: str) -> ProductOut:
-    """One active product with its images."""
+@router.get(
+    "/{sku:path}",
+    response_model=ProductOut,
+    responses={304: {"description": "Not modified: the If-None-Match ETag is current"}},
+)
+async def get_product(request: Request, session: SessionDep, sku: str) -> Response:
+    """One active product with its images; its ETag names its content (If-None-Match -> 304)."""
+    body = PRODUCT_JSON.dump_json(await read_product(request, session, sku))
+    # The ETag hashes the answer itself: whatever changed the product (an admin write, an
+    # ingest, a build marking an image ready) changes it, whether or not a writer stamped it.
+    headers = {"ETag": body_etag(body), "Cache-Control": REVALIDATE}
+    if etag_matches(request, headers["ETag"]):
+        return not_modified(headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+async def read_product(request: Request, session: Session, sku: str) -> ProductOut:
+    """The active product with this SKU, as the API shows it.
+
+    Raises:
+        UnknownProduct: no active product has this SKU.
+    """
     product = await run_in_threadpool(active_product, session, sku)
     if product is None:
         raise UnknownProduct(f"no active product with sku {sku!r}")
@@ -65,7 +88,7 @@ async def get_product(request: Request, session: SessionDep, sku: str) -> Produc
                 image_id=image.id,
                 position=image.position,
                 status=image.status,
-                image_url=image_url(request, image.id),
+                image_url=image_url(request, image.id, image.content_hash),
             )
             for image in product.images
             if image.status != ImageStatus.REMOVED

@@ -7,9 +7,10 @@ from collections import defaultdict
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from api.caching import NO_STORE
 from api.deps import FILTER_PARAMS, FiltersDep, FormOrQueryK, ServiceDep, only_params, to_results
 from api.photos import embed_upload, prepare_upload, record_search_stages
 from api.schemas import Classification, Estimate, LabelScore, SearchResponse, Timings
@@ -28,12 +29,14 @@ UPLOAD_FIELDS = frozenset({"image", "k"})
 )
 async def search(
     request: Request,
+    response: Response,
     service: ServiceDep,
     filters: FiltersDep,
     image: Photo,
     k: FormOrQueryK,
 ) -> SearchResponse:
     """The catalogue products that look most like an uploaded photo, best first."""
+    response.headers["Cache-Control"] = NO_STORE
     live = service.live()
     timings = Timings()
     vector = await embed_upload(request, service, live, image, timings)
@@ -54,6 +57,7 @@ async def search(
 )
 async def classify(
     request: Request,
+    response: Response,
     service: ServiceDep,
     image: Photo,
     k: FormOrQueryK,
@@ -62,6 +66,7 @@ async def classify(
     fine-tuned model when the index was built with one (with its estimates of numeric fields,
     such as a price, under `regression`), else a similarity-weighted vote of the k nearest
     catalogue products. Fields the catalogue does not fill are left out."""
+    response.headers["Cache-Control"] = NO_STORE
     live = service.live()
     if live.embedder.backbone.heads is not None:
         return await _classify_with_heads(request, service, live, image, k)

@@ -9,6 +9,12 @@ const statusLine = document.getElementById("status");
 const results = document.getElementById("results");
 const resultsTitle = document.getElementById("results-title");
 const card = document.getElementById("card");
+const viewer = document.getElementById("viewer");
+const viewerImage = document.getElementById("viewer-image");
+const viewerCaption = document.getElementById("viewer-caption");
+// Tiles load thumbnails (the longer side 256 px, 512 on high-density screens), a fraction of
+// the originals' bytes; an original is loaded only when its tile is opened.
+const TILE_SIZE = 256;
 let lastFile = null;
 
 function setStatus(text, isError = false) {
@@ -39,6 +45,18 @@ function formatPrice(result) {
   return `${result.price.toFixed(2)}${result.currency ? " " + result.currency : ""}`;
 }
 
+function thumbnail(url, size) {
+  const sized = new URL(url, location.href);
+  sized.searchParams.set("size", size);
+  return sized.href;
+}
+
+function openOriginal(result) {
+  viewerImage.src = result.image_url;
+  viewerImage.alt = viewerCaption.textContent = result.title || result.sku;
+  viewer.showModal();
+}
+
 function show(title, items) {
   results.replaceChildren();
   resultsTitle.hidden = false;
@@ -46,8 +64,10 @@ function show(title, items) {
   for (const result of items) {
     const node = card.content.cloneNode(true);
     const image = node.querySelector("img");
-    image.src = result.image_url;
+    image.srcset = `${thumbnail(result.image_url, TILE_SIZE)} 1x, ${thumbnail(result.image_url, 2 * TILE_SIZE)} 2x`;
+    image.src = thumbnail(result.image_url, TILE_SIZE);
     image.alt = result.title || result.sku;
+    node.querySelector(".zoom").addEventListener("click", () => openOriginal(result));
     node.querySelector(".title").textContent = result.title || result.sku;
     node.querySelector(".price").textContent = formatPrice(result);
     node.querySelector(".score").textContent = `score ${result.score.toFixed(3)}`;
@@ -106,6 +126,8 @@ async function loadFacets() {
   }
 }
 
+viewer.addEventListener("click", (event) => { if (event.target === viewer) viewer.close(); });
+viewer.addEventListener("close", () => viewerImage.removeAttribute("src"));
 photo.addEventListener("change", () => search(photo.files[0]));
 filters.addEventListener("change", () => lastFile && search(lastFile));
 for (const type of ["dragenter", "dragover"]) {

@@ -7,7 +7,6 @@ URLs resolving to loopback, private or link-local addresses can be refused, at e
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import logging
 import os
@@ -21,7 +20,13 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from search.errors import UnsafeImageFile
-from search.files import file_path, file_signature, is_url, read_regular_file
+from search.files import (
+    download_cache_path,
+    file_path,
+    file_signature,
+    is_url,
+    read_regular_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +128,7 @@ class ImageFetcher:
         return data
 
     def cached_path(self, url: str) -> Path:
-        key = hashlib.sha256(url.encode("utf-8")).hexdigest()
-        return self.cache_dir / key[:2] / key
+        return download_cache_path(self.cache_dir, url)
 
     def _read_file(self, uri: str) -> bytes:
         try:

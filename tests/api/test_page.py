@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from search.config import Settings
 from tests.conftest import SAMPLE_CATALOG
 
 QUERIES = SAMPLE_CATALOG.parent / "queries"
+IMAGES = "/v1/images/"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # As the project's machines need: no background networking (the network is closed), no sandbox
 # (tests run as root).
@@ -79,6 +81,10 @@ def test_search_page_in_a_browser(live_server: str, tmp_path: Path) -> None:
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
+        images: list[Any] = []
+        page.on(
+            "response", lambda response: images.append(response) if IMAGES in response.url else None
+        )
         page.goto(live_server)
         assert page.title() == "Facet: visual search"
 
@@ -87,11 +93,36 @@ def test_search_page_in_a_browser(live_server: str, tmp_path: Path) -> None:
         titles = page.locator(".card .title").all_inner_texts()
         assert titles[0] == "Banana" and len(titles) == 12
         assert page.locator("#status").inner_text().endswith("ms")
-        first_image = page.locator(".card img").first
         page.wait_for_function(
-            "img => img.complete && img.naturalWidth > 0", arg=first_image.element_handle()
+            "() => [...document.querySelectorAll('.card img')]"
+            ".every(img => img.complete && img.naturalWidth > 0)"
         )
         assert "score" in page.locator(".card .score").first.inner_text()
+
+        # The tiles are thumbnails (WebP: chromium accepts it), fewer bytes than the originals,
+        # which are not loaded at all until a tile is opened.
+        tiles = page.eval_on_selector_all(".card img", "imgs => imgs.map(img => img.currentSrc)")
+        assert len(tiles) == 12 and all("size=256" in src for src in tiles), tiles
+        loaded = {response.url: response for response in images}
+        assert set(tiles) <= set(loaded) and all("size=" in url for url in loaded)
+        assert {loaded[src].header_value("content-type") for src in tiles} == {"image/webp"}
+        tile_bytes = sum(len(loaded[src].body()) for src in tiles)
+        originals = [httpx.get(src.replace("&size=256", "")) for src in tiles]
+        assert all(original.status_code == 200 for original in originals)
+        original_bytes = sum(len(original.content) for original in originals)
+        assert tile_bytes < original_bytes * 0.8, (tile_bytes, original_bytes)
+
+        # Opening a tile shows its original.
+        page.locator(".card .zoom").first.click()
+        viewer = page.locator("#viewer-image")
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=viewer.element_handle()
+        )
+        opened = viewer.evaluate("img => img.currentSrc")
+        assert "size=" not in opened and opened == tiles[0].replace("&size=256", "")
+        assert viewer.evaluate("img => img.naturalWidth") == 198  # the catalogue's own size
+        page.keyboard.press("Escape")
+        page.wait_for_function("() => !document.getElementById('viewer').open")
 
         # A filter re-runs the search on the same photo.
         page.select_option("select[name=category]", "Apple")
