@@ -37,6 +37,9 @@ BoolArray = npt.NDArray[np.bool_]
 FILTER_FIELDS = (*LABEL_FIELDS, "min_price", "max_price", "in_stock")
 # KEY=VALUE masks kept per table; each is one byte an image.
 ATTRIBUTE_MASKS = 64
+# Filters allowing at most this many images keep their ids too, for an exact search over them;
+# larger ones go to FAISS as a bitmap, with nprobe raised in proportion (search.searcher).
+EXACT_IDS = 2_000
 # Answers kept per table, by filter: shoppers repeat a few filters (in stock, a category), and a
 # bitmap is one bit an image id (125 KB at a million).
 ANSWERS = 64
@@ -141,7 +144,9 @@ class FilterTable:
                 self._answers.move_to_end(key)
                 return answer
         ids = self.allowed_ids(engine, filters)
-        answer = Allowed(len(ids), bitmap=bitmap_of(ids))
+        answer = Allowed(
+            len(ids), ids=ids if len(ids) <= EXACT_IDS else None, bitmap=bitmap_of(ids)
+        )
         with self._lock:
             self._answers[key] = answer
             while len(self._answers) > ANSWERS:

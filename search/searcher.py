@@ -116,7 +116,10 @@ class Searcher:
         fetch = k * 4
         while True:
             started = time.perf_counter()
-            hits = self._image_hits(queries, fetch, allowed, nprobe)
+            # Re-ranked candidates: rerank_factor per result asked for (what nprobe was tuned
+            # with), not per image fetched for collapsing into products: a quarter of the reads.
+            factor = max(1, math.ceil(k * self.rerank_factor / fetch))
+            hits = self._image_hits(queries, fetch, allowed, nprobe, factor)
             middle = time.perf_counter()
             products = self._collapse(hits, exclude_product)
             if self.ranking.product_score is not ProductScore.BEST:
@@ -184,21 +187,24 @@ class Searcher:
         return expand_queries(queries, neighbours, scores, self.ranking.expansion_alpha)
 
     def _image_hits(
-        self, queries: FloatArray, fetch: int, allowed: Allowed | None, nprobe: int | None
+        self,
+        queries: FloatArray,
+        fetch: int,
+        allowed: Allowed | None,
+        nprobe: int | None,
+        factor: int | None = None,
     ) -> SearchHits:
+        """Up to `fetch` image hits per query; compressed indexes re-rank `factor` candidates
+        per hit (default: the rerank factor)."""
+        factor = factor or self.rerank_factor
         selector = None
         if allowed is not None:
-            if allowed.count <= EXACT_FILTER_LIMIT:
-                if allowed.ids is not None:
-                    return self._exact_over(queries, allowed.ids, fetch)
-                # Every list: with a bitmap, FAISS tests a bit per entry and scores only the
-                # allowed ones, an exact top-k at a fraction of gathering their vectors.
-                nprobe = self.index.nlist
-            else:
-                # A filter keeping a share s of the catalogue leaves s of each probed list:
-                # probe 1/s times more lists to find as many candidates.
-                share = allowed.count / max(self.index.ntotal, 1)
-                nprobe = min(self.index.nlist, math.ceil((nprobe or self.index.nprobe) / share))
+            if allowed.ids is not None and allowed.count <= EXACT_FILTER_LIMIT:
+                return self._exact_over(queries, allowed.ids, fetch, factor)
+            # A filter keeping a share s of the catalogue leaves s of each probed list: probe
+            # 1/s times more lists to find as many candidates.
+            share = allowed.count / max(self.index.ntotal, 1)
+            nprobe = min(self.index.nlist, math.ceil((nprobe or self.index.nprobe) / share))
             selector = allowed.selector()
         return self.index.search(
             queries,
@@ -206,15 +212,17 @@ class Searcher:
             nprobe=nprobe,
             selector=selector,
             lookup=self.lookup,
-            rerank_factor=self.rerank_factor,
+            rerank_factor=factor,
         )
 
-    def _exact_over(self, queries: FloatArray, allowed: IdArray, fetch: int) -> SearchHits:
+    def _exact_over(
+        self, queries: FloatArray, allowed: IdArray, fetch: int, factor: int
+    ) -> SearchHits:
         """Brute force over the allowed images' vectors in the index (re-ranked if compressed)."""
         # Both ascending: a binary search each, not np.isin's sort of the whole catalogue.
         at = np.minimum(np.searchsorted(self.indexed_ids, allowed), len(self.indexed_ids) - 1)
         present = allowed[self.indexed_ids[at] == allowed] if len(self.indexed_ids) else allowed[:0]
-        candidates = fetch * self.rerank_factor if self.index.compressed else fetch
+        candidates = fetch * factor if self.index.compressed else fetch
         count = min(candidates, len(present))
         scores = np.full((len(queries), count), -np.inf, dtype=np.float32)
         ids = np.full((len(queries), count), -1, dtype=np.int64)
