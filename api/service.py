@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from search.builds import BuildStore, Manifest
 from search.config import Settings
 from search.errors import FacetError
+from search.retune import RetunePolicy
 from search.serving import EmbedderOptions, LiveIndex, Snapshot
 from search.thumbnails import ThumbnailCache, thumbnail_dir
 
@@ -36,6 +37,11 @@ class Service:
             embedder=EmbedderOptions.from_settings(settings),
             filters_in_memory=settings.search.filters == "memory",
             filter_check_s=settings.search.filter_check_s,
+            retune=RetunePolicy(
+                share=settings.index.retune_share,
+                target=settings.index.target_recall,
+                queries=settings.index.tune_queries,
+            ),
         )
         self.thumbnails = ThumbnailCache(
             thumbnail_dir(settings.home), max_bytes=settings.api.thumbnail_cache_mb * 2**20

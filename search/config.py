@@ -77,6 +77,9 @@ class IndexSettings(BaseModel):
     target_recall: float = Field(default=0.95, gt=0, le=1)
     # Sample queries for that measurement.
     tune_queries: int = Field(default=500, ge=10)
+    # The service re-measures and re-tunes nprobe in the background once admin writes have
+    # added or removed more than this share of the served index's vectors since the last tune.
+    retune_share: float = Field(default=0.1, ge=0)
     # Candidates re-ranked with full vectors per result, for compressed indexes.
     rerank_factor: int = Field(default=10, ge=1)
     # Retrain instead of updating when the catalogue outgrew the trained size this many times...

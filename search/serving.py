@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
@@ -29,6 +29,7 @@ from search.index_sync import sync_index
 from search.live_filters import LiveFilters
 from search.ranking import Ranking
 from search.reads import catalog_revision
+from search.retune import RetunePolicy, Retuner, Tuning
 from search.searcher import Searcher
 from search.views import parse_views
 
@@ -136,6 +137,7 @@ class LiveIndex:
         embedder: EmbedderOptions,
         filters_in_memory: bool = False,
         filter_check_s: float = 1.0,
+        retune: RetunePolicy | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -144,6 +146,7 @@ class LiveIndex:
         self.filters_in_memory = filters_in_memory
         self.filter_check_s = filter_check_s
         self.filters: LiveFilters | None = None
+        self.retuner = Retuner(retune or RetunePolicy())
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
 
@@ -182,6 +185,7 @@ class LiveIndex:
                 self.filters.reload()
         searcher = self._searcher(build.index, build.manifest)
         self._snapshot = Snapshot(build.manifest, searcher, embedder)
+        self.retuner.loaded(build.manifest.nprobe, build.manifest.recall_at_10)
         log.info("serving index %s", build.manifest.build_id)
         return build.manifest
 
@@ -237,11 +241,27 @@ class LiveIndex:
                     created_at=utcnow().isoformat(),
                     derived_from=live.manifest.build_id,
                     vector_revision=delta.revision,
+                    **self._tuned(),
                 ),
                 parent=live.manifest.build_id,
             )
-            self._snapshot = Snapshot(manifest, self._searcher(index, manifest), live.embedder)
+            searcher = self._searcher(index, manifest)
+            self._snapshot = Snapshot(manifest, searcher, live.embedder)
+            self.retuner.note(delta.added + delta.removed, index, searcher.lookup, self._apply)
             return result, manifest
+
+    def _tuned(self) -> dict[str, Any]:
+        """The nprobe and recall a re-tune measured, for the next published build."""
+        tuning = self.retuner.tuning
+        if tuning is None or not tuning.queries:
+            return {}
+        return {"nprobe": tuning.nprobe, "recall_at_10": tuning.recall_at_10}
+
+    def _apply(self, tuning: Tuning) -> None:
+        """A re-tune finished: the live index (perhaps newer than the one tuned) takes it."""
+        snapshot = self._snapshot
+        if snapshot is not None:
+            snapshot.searcher.index.nprobe = tuning.nprobe
 
     def _searcher(self, index: VectorIndex, manifest: Manifest) -> Searcher:
         return Searcher(

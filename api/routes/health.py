@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -16,9 +17,21 @@ router = APIRouter(prefix="/v1", tags=["health"])
 
 
 @router.get("/health")
-async def health() -> dict[str, Any]:
-    """The process is up (it may still have no index: see /v1/ready)."""
-    return {"status": "ok"}
+async def health(service: ServiceDep) -> dict[str, Any]:
+    """The process is up (it may still have no index: see /v1/ready); with an index, the
+    served nprobe and its last measured recall@10 (at the build, or by a re-tune after admin
+    writes changed the index), and how many vectors changed since."""
+    body: dict[str, Any] = {"status": "ok"}
+    tuning = service.index.retuner.tuning
+    if service.loaded and tuning is not None:
+        body["index"] = {
+            "nprobe": tuning.nprobe,
+            "recall_at_10": tuning.recall_at_10,
+            "measured_at": datetime.fromtimestamp(tuning.measured_at, UTC).isoformat(),
+            "measured_by": "retune" if tuning.queries else "build",
+            "changed_since": service.index.retuner.changed,
+        }
+    return body
 
 
 @router.get("/ready", response_model=Ready, responses={503: {"model": Ready}})

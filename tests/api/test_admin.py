@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -10,7 +11,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.app import create_app
-from search.config import ApiSettings, Settings
+from search.builds import BuildStore
+from search.config import ApiSettings, IndexSettings, Settings
 from tests.conftest import SAMPLE_CATALOG, facet
 
 QUERIES = SAMPLE_CATALOG.parent / "queries"
@@ -126,6 +128,23 @@ def test_new_fields_reach_filtered_searches_at_once(admin_settings: Settings) ->
         assert skus(client, "category=Exotic&in_stock=false&min_price=50&attr=origin=Peru") == [
             "NEW-1"
         ]
+
+
+def test_writes_past_the_retune_share_re_measure_recall(admin_settings: Settings) -> None:
+    settings = admin_settings.model_copy(update={"index": IndexSettings(retune_share=0.0)})
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/v1/health").json()["index"]["measured_by"] == "build"
+        put = client.put("/v1/products/NEW-1", headers=KEY, files=[("images", photo("Banana.jpg"))])
+        assert put.status_code == 201
+        deadline = time.monotonic() + 30
+        while (index := client.get("/v1/health").json()["index"])["measured_by"] != "retune":
+            assert time.monotonic() < deadline, "no re-tune after the write"
+            time.sleep(0.05)
+        assert index["recall_at_10"] >= 0.95 and index["changed_since"] == 0
+        # The next published build records what the re-tune measured.
+        client.delete("/v1/products/NEW-1", headers=KEY)
+    manifest = BuildStore(settings.index_dir).load_current().manifest
+    assert manifest.nprobe == index["nprobe"]
 
 
 @pytest.mark.parametrize(

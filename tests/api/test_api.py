@@ -34,7 +34,9 @@ def assert_problem(response: object, status: int, slug: str) -> dict[str, object
 
 
 def test_health_and_ready(client: TestClient) -> None:
-    assert client.get("/v1/health").json() == {"status": "ok"}
+    health = client.get("/v1/health").json()
+    assert health["status"] == "ok" and health["index"]["measured_by"] == "build"
+    assert health["index"]["recall_at_10"] >= 0.95 and health["index"]["changed_since"] == 0
     ready = client.get("/v1/ready").json()
     assert ready["ready"] and ready["products"] == 81 and ready["vectors"] == 81
     assert ready["backbone"].startswith("efficientnet_lite0-") and ready["build_id"]
