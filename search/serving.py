@@ -204,6 +204,8 @@ class LiveIndex:
                 ),
                 parent=live.manifest.build_id,
             )
+            if index.on_disk:  # serve the published files, not the scratch ones behind them
+                index = self.store.load(manifest.build_id).index
             self._snapshot = Snapshot(manifest, self._searcher(index, manifest), live.embedder)
             return result, manifest
 
