@@ -52,6 +52,14 @@ def build(
     factory: Annotated[
         str | None, typer.Option(help='FAISS factory string, e.g. "IVF256,Flat".')
     ] = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Shard jobs adding in parallel; over 1, the lists are memory-mapped from disk "
+            "(default: FACET_INDEX__SHARDS).",
+        ),
+    ] = None,
     query_photos: Annotated[
         Path | None,
         typer.Option(help="Shopper-style photos (folder, or CSV with image) for domain centring."),
@@ -136,7 +144,7 @@ def build(
             store,
             backbone_id=embedder.backbone.identity,
             backbone_name=embedder.backbone.name,
-            options=index_options(settings, embedder.backbone.identity, factory),
+            options=index_options(settings, embedder.backbone.identity, factory, shards=shards),
             rebuild=rebuild,
         )
     if as_json:
@@ -190,7 +198,13 @@ def _compile_threshold(mode: str, auto_min_images: int) -> int | None:
     return {"on": 0, "off": None}.get(mode, auto_min_images)
 
 
-def index_options(settings: Settings, backbone_id: str, factory: str | None = None) -> IndexOptions:
+def index_options(
+    settings: Settings,
+    backbone_id: str,
+    factory: str | None = None,
+    *,
+    shards: int | None = None,
+) -> IndexOptions:
     from indexer.build.index_step import IndexOptions
     from search.descriptors import DescriptorPlan, Whitening
     from search.photo_means import load_photo_mean, photo_mean_key
@@ -216,6 +230,8 @@ def index_options(settings: Settings, backbone_id: str, factory: str | None = No
         retrain_growth=index.retrain_growth,
         max_imbalance=index.max_imbalance,
         descriptor=descriptor,
+        chunk_bytes=index.chunk_mb * 2**20,
+        shards=shards or index.shards,
     )
 
 
