@@ -98,9 +98,16 @@ def vector_chunks(
     Yields:
         (image ids (m,) int64 ascending, (m, dim) float32 vectors), m <= rows.
     """
+    # Joins, not `current_embeddings`' IN (searchable images): SQLite would list every
+    # searchable image again for each chunk (quadratic: 5 s against 1 s over 400k rows).
+    searchable = (
+        searchable_images()
+        .with_only_columns(Embedding.image_id, Embedding.vector)
+        .join(Embedding, Embedding.image_id == ProductImage.id)
+        .where(Embedding.model == backbone_id, Embedding.content_hash == ProductImage.content_hash)
+    )
     while True:
-        query = current_embeddings(backbone_id, Embedding.image_id, Embedding.vector)
-        query = query.where(Embedding.image_id > after)
+        query = searchable.where(Embedding.image_id > after)
         if until is not None:
             query = query.where(Embedding.image_id <= until)
         with engine.connect() as connection:
