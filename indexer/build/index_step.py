@@ -67,6 +67,7 @@ class IndexReport:
     nprobe: int
     recall_at_10: float
     seconds: float
+    lists: str = "memory"  # "disk": memory-mapped from a file (sharded builds, their updates)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,6 +83,11 @@ def build_index(
     rebuild: bool = False,
 ) -> IndexReport:
     """Publish an index of the current catalogue vectors, incrementally where possible.
+
+    Vectors are read a chunk at a time (`options.chunk_bytes`), never all at once: training
+    reads a sample, adding and the tuning's ground truth stream the catalogue, and re-ranking
+    reads the vectors it needs by id (the memory bound is in indexer/build/streaming.py). With
+    `options.shards` > 1 a full build adds in parallel shard jobs and keeps its lists on disk.
 
     The heavy work (reading vectors, training, tuning) runs without the publish lock; under it,
     the new index learns whatever was stored meanwhile (admin writes, say), so publishing never
@@ -131,6 +137,7 @@ def build_index(
             return IndexReport(
                 None, False, "unchanged", 0, 0, index.ntotal, index.factory, index.nlist,
                 index.nprobe, current.manifest.recall_at_10, time.perf_counter() - started,
+                current.manifest.lists,
             )  # fmt: skip
         reason = "update"
         space = index.query_space(queries, photos=False)
@@ -186,6 +193,7 @@ def build_index(
         nprobe,
         manifest.recall_at_10,
         time.perf_counter() - started,
+        manifest.lists,
     )
 
 

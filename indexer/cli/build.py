@@ -242,7 +242,8 @@ def print_index_report(report: IndexReport) -> None:
     how = f"retrained ({report.reason})" if report.retrained else "updated"
     typer.echo(f"index {report.build_id} {how} in {report.seconds:.1f} s")
     typer.echo(f"  {'vectors':<10} {report.ntotal:>10,}  (+{report.added:,} / -{report.removed:,})")
-    typer.echo(f"  {'type':<10} {report.factory:>10}")
+    on_disk = "  (lists memory-mapped from disk)" if report.lists == "disk" else ""
+    typer.echo(f"  {'type':<10} {report.factory:>10}{on_disk}")
     typer.echo(f"  {'nprobe':<10} {report.nprobe:>10}  of {report.nlist} lists")
     typer.echo(f"  {'recall@10':<10} {report.recall_at_10:>10.3f}  against exact search")
 
