@@ -85,6 +85,7 @@ def main() -> None:
     parser.add_argument("--factory", help="(--sharded) FAISS factory (default: as facet build)")
     parser.add_argument("--memory-budget-mb", type=int, default=4096, help="(--sharded)")
     parser.add_argument("--workdir", type=Path, help="(--sharded) where the index files go")
+    parser.add_argument("--store", action="store_true", help="(--sharded) via a SQLite store")
     args = parser.parse_args()
     if args.sharded:
         from scripts.index_bench.sharded import run
