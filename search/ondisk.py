@@ -175,6 +175,10 @@ def open_lists(index_path: Path) -> Any:
         raise ValueError(f"{index_path} does not keep its lists on disk")
     invlists.filename = str(index_path.parent / LISTS_FILE)
     invlists.do_mmap()
+    # FAISS starts up to 32 threads per search to read the probed lists ahead: 2-3.5 ms a
+    # query against 0.11 ms without (100k x 128, SQ6, nprobe 32, pages cached). Page faults
+    # read what is not cached.
+    invlists.prefetch_nthread = 0
     return index
 
 
