@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 LATENT = 64
 NOISE_POOL = 4096
+BLOCK = 8192  # ids generated at once
 U64 = npt.NDArray[np.uint64]
 
 
@@ -50,6 +51,14 @@ class SyntheticSource:
         return np.arange(self.n, dtype=np.int64) * 2 + 1, 0
 
     def vectors(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        """The vectors of these ids, made a block at a time into the result (as the store's
+        reader fills its result), so that generating costs no more memory than reading."""
+        out = np.empty((len(ids), self.dim), dtype=np.float32)
+        for start in range(0, len(ids), BLOCK):
+            out[start : start + BLOCK] = self._block(ids[start : start + BLOCK])
+        return out
+
+    def _block(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
         rows = ((np.asarray(ids, dtype=np.int64) - 1) // 2).astype(np.uint64)
         salt = np.uint64(self.seed) << np.uint64(40)
         cluster = np.minimum(
