@@ -2,7 +2,10 @@
 
 A build reads only the sample it trains on (`training_positions`), so the catalogue's size
 does not decide the memory training needs: at most MAX_TRAINING_POINTS_PER_LIST vectors a
-list, plus FAISS's encoder sample (100,000 for SQ) on top.
+list. The two stages are separate so that the large sample can be freed before the encoder's:
+FAISS's own `train` keeps the sample while it copies an encoder subset (100,000 vectors for SQ)
+and makes that subset's residuals and, for SQ, a transposed copy: 1.1 GB + 3 x 300 MB at
+2,000,000 x 768, against 1.1 GB + 300 MB here.
 """
 
 from __future__ import annotations
@@ -40,16 +43,21 @@ def training_positions(n: int, limit: int | None, seed: int) -> npt.NDArray[np.i
 
 
 def train_index(index: Any, sample: FloatArray, *, seed: int) -> None:
-    """Train `index` in place on `sample`, (n, d) float32 in the index's space.
+    """Train `index` in place on `sample`, (n, d) float32 in the index's space: `train_lists`,
+    then `train_encoder` on `encoder_sample` (a caller that owns a large sample can drop it in
+    between, as `indexer.build.streaming` does)."""
+    train_lists(index, sample, seed=seed)
+    train_encoder(index, encoder_sample(index, sample, seed=seed))
 
-    The rows of `sample` may be reordered (it must be the caller's own array). FAISS's own
-    `train` copies a 100,000-vector encoder sample out of the training sample and then makes
-    its residuals; here the lists are trained first, the sample is shuffled in place and the
-    encoder learns from a prefix of it: one copy fewer (300 MB at 768 dimensions). Up to that
-    size the result is exactly FAISS's.
+
+def train_lists(index: Any, sample: FloatArray, *, seed: int) -> None:
+    """k-means: the coarse quantizer of an IVF index, as FAISS's own `train` makes it.
+
+    An index that is not a plain IVF one (no lists, or a transform in front of them) is
+    trained whole, by FAISS, here.
     """
     sample = np.ascontiguousarray(sample, dtype=np.float32)
-    if not isinstance(index, faiss.IndexIVF):  # no lists, or a transform in front of them
+    if not isinstance(index, faiss.IndexIVF):
         if _has_ivf(index):
             _configure(faiss.extract_index_ivf(index), seed)
         index.train(sample)
@@ -59,11 +67,25 @@ def train_index(index: Any, sample: FloatArray, *, seed: int) -> None:
     index.quantizer.reset()
     clustering.train(sample, index.quantizer)
     index.quantizer.is_trained = True
-    encoder_points = int(index.train_encoder_num_vectors())
-    if 0 < encoder_points < len(sample):
-        np.random.default_rng(seed).shuffle(sample)
-        sample = sample[:encoder_points]
-    index.train(sample)  # the quantizer is trained, so FAISS trains only the encoder
+
+
+def encoder_sample(index: Any, sample: FloatArray, *, seed: int) -> FloatArray:
+    """What the encoder (SQ) learns from: the sample, or a random subset of FAISS's encoder
+    size (100,000 for SQ), copied, so that the caller can free the rest before FAISS adds its
+    residuals (and SQ's transposed copy) of it."""
+    wanted = int(index.train_encoder_num_vectors()) if isinstance(index, faiss.IndexIVF) else 0
+    if index.is_trained or not 0 < wanted < len(sample):
+        return sample
+    rng = np.random.default_rng(seed)
+    subset: FloatArray = sample[np.sort(rng.choice(len(sample), wanted, replace=False))]
+    return subset
+
+
+def train_encoder(index: Any, sample: FloatArray) -> None:
+    """Train what is left of `index` once its lists are: the encoder (nothing for Flat)."""
+    if not index.is_trained:
+        # The quantizer is trained, so FAISS's `train` skips k-means and trains the encoder.
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
 
 
 def _configure(ivf: Any, seed: int) -> None:

@@ -2,8 +2,10 @@
 
 Nothing here holds the catalogue's vectors. Peak memory of a build, for n vectors of d floats:
 
-    training:  S*d*4 (the sample, S = min(n, 64*nlist)) + min(S, 100k)*d*4 (FAISS's encoder
-               residuals) [+ S*d_out*4 while a descriptor transform with fewer dimensions runs]
+    training:  S*d*4 (the sample, S = min(n, 64*nlist)) + E*d*4 (its encoder subset, E =
+               min(S, 100k) for SQ, 0 for Flat), then the sample is freed and FAISS adds 2*E*d*4
+               (residuals, SQ's transposed copy) [+ S*d_out*4 while a descriptor transform with
+               fewer dimensions runs]
     adding:    the index being built (n * (code bytes + 8), none for sharded builds, whose
                workers spill each chunk to disk) + about 3 chunks (rows*d*4: the rows read,
                their vectors, their transformed copy)
@@ -21,7 +23,14 @@ import numpy as np
 from indexer.build.sources import VectorSource
 from search.descriptors import DescriptorPlan, DescriptorTransform
 from search.index import FloatArray, IdArray, VectorIndex
-from search.index_training import empty_index, train_index, training_limit, training_positions
+from search.index_training import (
+    empty_index,
+    encoder_sample,
+    train_encoder,
+    train_lists,
+    training_limit,
+    training_positions,
+)
 from search.neighbours import TopK
 
 TUNE_K = 10
@@ -61,7 +70,10 @@ def train_on_sample(
     if transform is not None:
         sample = in_index_space(sample, transform)
     index = empty_index(sample.shape[1], factory)
-    train_index(index, sample, seed=seed)
+    train_lists(index, sample, seed=seed)
+    encoder = encoder_sample(index, sample, seed=seed)
+    del sample  # the encoder's subset (if any) is a copy: free the rest before FAISS's residuals
+    train_encoder(index, encoder)
     return VectorIndex(index, factory, trained_size=len(ids), transform=transform)
 
 

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from search.faiss_api import faiss
-from search.index_training import empty_index, train_index, training_limit, training_positions
+from search.index_training import (
+    empty_index,
+    encoder_sample,
+    train_encoder,
+    train_index,
+    train_lists,
+    training_limit,
+    training_positions,
+)
 from tests.search.test_index import embeddings
 
 
@@ -25,20 +33,24 @@ def test_training_equals_faiss_own_up_to_the_encoder_sample(factory: str) -> Non
     np.testing.assert_array_equal(ours.search(sample[:50], 5)[1], theirs.search(sample[:50], 5)[1])
 
 
-def test_a_large_sample_trains_the_encoder_on_a_shuffled_prefix() -> None:
+def test_a_large_sample_trains_the_encoder_on_a_seeded_subset() -> None:
     nlist = 1600  # 64 a list: a sample over FAISS's 100,000 encoder vectors
     index = empty_index(8, f"IVF{nlist},SQ6")
     limit = training_limit(index)
     assert limit == nlist * 64 and training_limit(empty_index(8, "Flat")) is None
     sample = embeddings(limit, dim=8)
-    before = sample.copy()
-    train_index(index, sample, seed=1)
-    assert index.is_trained and faiss.extract_index_ivf(index).quantizer.ntotal == nlist
-    assert not np.array_equal(sample, before)  # reordered in place, as documented
-    np.testing.assert_array_equal(np.sort(sample, axis=0), np.sort(before, axis=0))
-    index.add(before[:2000])
-    found = index.search(before[:100], 1)[1][:, 0]
+    train_lists(index, sample, seed=1)
+    assert not index.is_trained and faiss.extract_index_ivf(index).quantizer.ntotal == nlist
+    subset = encoder_sample(index, sample, seed=1)
+    assert len(subset) == 100_000 and not np.shares_memory(subset, sample)
+    np.testing.assert_array_equal(subset, encoder_sample(index, sample, seed=1))
+    train_encoder(index, subset)
+    assert index.is_trained
+    index.add(sample[:2000])
+    found = index.search(sample[:100], 1)[1][:, 0]
     assert (found == np.arange(100)).mean() > 0.9
+    flat = empty_index(8, "IVF4,Flat")
+    assert encoder_sample(flat, sample, seed=1) is sample  # Flat has no encoder to train
 
 
 def test_the_sample_is_all_vectors_up_to_the_limit_then_a_seeded_draw() -> None:
