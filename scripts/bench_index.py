@@ -4,10 +4,12 @@
     python scripts/bench_index.py --n 100000 --dim 1280 --json
     python scripts/bench_index.py --vectors real.npy    # your own (n, d) float32 embeddings
     python scripts/bench_index.py --sharded 4 --n 2000000 --dim 768 --json
+    python scripts/bench_index.py --sharded 4 --n 200000 --dim 768 --store --json
 
 With --sharded N it measures streaming builds instead: a single build against a sharded one with
 lists on disk, their peak memory and a memory-mapped server (scripts/index_bench/sharded.py says
-exactly what); the catalogue is then never in memory.
+exactly what); the catalogue is then never in memory. --store puts the vectors in a SQLite
+product store first and measures `facet build`'s whole index step over it.
 
 Synthetic vectors behave like image embeddings: product clusters of very different sizes, a low
 intrinsic dimension (variation along 64 directions) and unit length. Everything is measured in one
