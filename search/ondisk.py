@@ -56,17 +56,17 @@ class ArrayLists:
 
 
 def write_part(invlists: Any, path: Path) -> Path:
-    """Spill in-memory lists to one file: their sizes, then all codes, then all ids, by list."""
+    """Spill in-memory lists to one file: their sizes, then all codes, then all ids, by list
+    (copying one list at a time)."""
     source = ArrayLists(invlists)
     nlist = int(invlists.nlist)
-    parts = [source.entries(list_no) for list_no in range(nlist)]
-    sizes = np.array([len(ids) for _, ids in parts], dtype=np.int64)
+    sizes = np.array([invlists.list_size(list_no) for list_no in range(nlist)], dtype=np.int64)
     with path.open("wb") as handle:
         handle.write(sizes.tobytes())
-        for codes, _ in parts:
-            handle.write(codes)
-        for _, ids in parts:
-            handle.write(ids.tobytes())
+        for list_no in range(nlist):
+            handle.write(source.entries(list_no)[0])
+        for list_no in range(nlist):
+            handle.write(source.entries(list_no)[1].tobytes())
     return path
 
 
