@@ -1,8 +1,8 @@
 """A vector index whose inverted lists stay on disk, memory-mapped read-only (search.ondisk).
 
-The process that serves it holds the coarse centroids and maps the lists: its resident memory
-does not grow with the catalogue (the kernel pages lists in as searches touch them and can drop
-them again). It is never changed in place: removing and adding (`changed`) write a new lists
+The process that serves it holds the coarse centroids and maps the lists: its private memory
+does not grow with the lists (the kernel pages them in as searches touch them, counted as
+file-backed resident memory, and can drop them again). It is never changed in place: removing and adding (`changed`) write a new lists
 file in a scratch folder beside the build, which publishing then links into the new build.
 """
 
