@@ -46,7 +46,9 @@ def step(name: str, args: dict[str, Any], module: str = "phases") -> dict[str, A
         raise SystemExit(f"step {name} failed ({child.returncode})")
     result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     result["wall_s"] = time.perf_counter() - started
-    result["tree_peak_rss_mb"] = sampler.peak_rss_mb
+    # Sampling can miss a short spike; a process's own high-water mark cannot.
+    own = max(result["memory"]["peak_mb"], result["children_peak_mb"])
+    result["tree_peak_rss_mb"] = max(sampler.peak_rss_mb, own)
     result["tree_peak_anon_mb"] = sampler.peak_anon_mb
     result["processes"] = sampler.peak_processes
     print(f"{name}: {json.dumps(result)}", flush=True)
