@@ -2,8 +2,9 @@
 
 The process that serves it holds the coarse centroids and maps the lists: its private memory
 does not grow with the lists (the kernel pages them in as searches touch them, counted as
-file-backed resident memory, and can drop them again). It is never changed in place: removing and adding (`changed`) write a new lists
-file in a scratch folder beside the build, which publishing then links into the new build.
+file-backed resident memory, and can drop them again). It is never changed in place: removing
+and adding (`changed`) write a new lists file in a scratch folder beside the build, which
+publishing then links into the new build.
 """
 
 from __future__ import annotations
