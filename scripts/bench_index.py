@@ -3,6 +3,13 @@
     python scripts/bench_index.py                       # 1,000,000 x 1280 (needs ~16 GB RAM)
     python scripts/bench_index.py --n 100000 --dim 1280 --json
     python scripts/bench_index.py --vectors real.npy    # your own (n, d) float32 embeddings
+    python scripts/bench_index.py --sharded 4 --n 2000000 --dim 768 --json
+    python scripts/bench_index.py --sharded 4 --n 200000 --dim 768 --store --json
+
+With --sharded N it measures streaming builds instead: a single build against a sharded one with
+lists on disk, their peak memory and a memory-mapped server (scripts/index_bench/sharded.py says
+exactly what); the catalogue is then never in memory. --store puts the vectors in a SQLite
+product store first and measures `facet build`'s whole index step over it.
 
 Synthetic vectors behave like image embeddings: product clusters of very different sizes, a low
 intrinsic dimension (variation along 64 directions) and unit length. Everything is measured in one
@@ -75,7 +82,19 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--target", type=float, default=0.95)
     parser.add_argument("--json", action="store_true", help="end with one JSON object")
+    parser.add_argument("--sharded", type=int, help="streaming builds: N shards versus one")
+    parser.add_argument("--chunk-mb", type=int, default=64, help="(--sharded) MiB read at once")
+    parser.add_argument("--factory", help="(--sharded) FAISS factory (default: as facet build)")
+    parser.add_argument("--memory-budget-mb", type=int, default=4096, help="(--sharded)")
+    parser.add_argument("--workdir", type=Path, help="(--sharded) where the index files go")
+    parser.add_argument("--store", action="store_true", help="(--sharded) via a SQLite store")
     args = parser.parse_args()
+    if args.sharded:
+        from scripts.index_bench.sharded import run
+
+        figures = run(args)
+        print(json.dumps(figures) if args.json else figures)
+        return
     threads = faiss.omp_get_max_threads()
 
     if args.vectors:

@@ -22,6 +22,8 @@ from search.db import utcnow
 from search.durable import fsync_path, write_durably
 from search.errors import IncompatibleIndex, IndexNotReady, PublishBusy, StaleBuild, UnknownBuild
 from search.index import VectorIndex, descriptor_path
+from search.ondisk import LISTS_FILE, SCRATCH_PREFIX
+from search.ondisk_index import OnDiskIndex
 
 INDEX_FILE = "index.faiss"
 MANIFEST_FILE = "manifest.json"
@@ -57,6 +59,8 @@ class Manifest:
     # How query photos are embedded for this build (search.views): its photo mean was learned
     # with these views, so the service uses them whatever the settings say now.
     query_views: str = "1"
+    # "disk": the lists are a memory-mapped file beside the index (search.ondisk_index).
+    lists: str = "memory"
 
 
 @dataclass
@@ -130,7 +134,8 @@ class BuildStore:
         staging.mkdir()
         try:
             index.save(str(staging / INDEX_FILE))
-            for written in (staging / INDEX_FILE, descriptor_path(str(staging / INDEX_FILE))):
+            index_file = staging / INDEX_FILE
+            for written in (index_file, descriptor_path(str(index_file)), staging / LISTS_FILE):
                 if written.exists():
                     fsync_path(written)
         except BaseException:
@@ -220,7 +225,8 @@ class BuildStore:
             raise IncompatibleIndex(f"index {build_id} has dimension {manifest.dim}, not {dim}")
         path = self.builds / build_id / INDEX_FILE
         try:
-            index = VectorIndex.load(
+            loader = OnDiskIndex.load if manifest.lists == "disk" else VectorIndex.load
+            index = loader(
                 str(path),
                 factory=manifest.factory,
                 trained_size=manifest.trained_size,
@@ -263,17 +269,23 @@ class BuildStore:
         for build_id in builds[: max(0, len(builds) - self.keep)]:
             if build_id != current:
                 shutil.rmtree(self.builds / build_id, ignore_errors=True)
-        for stray in self.builds.glob(f"{STAGING_PREFIX}*"):
-            # Only the leftovers of dead processes: a live one may be writing its build now.
-            if stray.is_dir() and not _alive(_staging_pid(stray.name)):
+        for stray in self.builds.iterdir():
+            # Only the leftovers of dead processes: a live one may be writing its build now, or
+            # reading from a scratch folder (search.ondisk).
+            owner = _owner_pid(stray.name)
+            if owner is not None and stray.is_dir() and not _alive(owner):
                 shutil.rmtree(stray, ignore_errors=True)
 
 
-def _staging_pid(name: str) -> int:
-    try:
-        return int(name.removeprefix(STAGING_PREFIX).split("-")[0])
-    except ValueError:
-        return 0
+def _owner_pid(name: str) -> int | None:
+    """The process a staging or scratch folder belongs to (None: not such a folder)."""
+    for prefix in (STAGING_PREFIX, SCRATCH_PREFIX):
+        if name.startswith(prefix):
+            try:
+                return int(name.removeprefix(prefix).split("-")[0])
+            except ValueError:
+                return 0
+    return None
 
 
 def _alive(pid: int) -> bool:

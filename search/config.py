@@ -86,6 +86,12 @@ class IndexSettings(BaseModel):
     retrain_growth: float = Field(default=2.0, gt=1)
     # ...or when the lists are this unbalanced (FAISS imbalance factor; 1.0 is even).
     max_imbalance: float = Field(default=3.0, gt=1)
+    # Vectors a build reads at once, in MiB: with the training sample, this bounds the memory
+    # a build needs beyond the index itself (docs/index.md#memory).
+    chunk_mb: int = Field(default=64, ge=1)
+    # 1: build in one process, lists in memory. N > 1: N shard jobs add in parallel (up to one
+    # process a core) and the lists go to a file the service memory-maps (docs/index.md#shards).
+    shards: int = Field(default=1, ge=1)
     # Published builds kept for `facet rollback`.
     keep_builds: int = Field(default=3, ge=2)
     # Descriptors (docs/index.md#descriptors). "domain": where a photo mean is known for the

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,12 @@ import numpy as np
 
 from search.descriptors import DescriptorTransform
 from search.faiss_api import faiss
+from search.index_sizing import MAX_TRAINING_POINTS_PER_LIST as MAX_TRAINING_POINTS_PER_LIST
+from search.index_sizing import MIN_POINTS_PER_LIST as MIN_POINTS_PER_LIST
+from search.index_sizing import choose_factory as choose_factory
+from search.index_sizing import choose_nlist as choose_nlist
+from search.index_sizing import is_compressed
+from search.index_training import empty_index, train_index, training_limit, training_positions
 from search.neighbours import FloatArray as FloatArray
 from search.neighbours import IdArray as IdArray
 from search.neighbours import VectorLookup as VectorLookup
@@ -20,40 +26,8 @@ from search.neighbours import recall_at_k, rerank
 log = logging.getLogger(__name__)
 
 
-MIN_POINTS_PER_LIST = 39  # FAISS warns below this many training points per centroid
-# FAISS advises 30 to 256 training points per list; 64 keeps k-means on a 1M catalogue to
-# about a minute on two cores with no measurable recall loss at the tuned nprobe.
-MAX_TRAINING_POINTS_PER_LIST = 64
 DESCRIPTOR_FILE = "descriptor.npz"
 NPROBE_STEPS = (1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024)
-
-
-def choose_nlist(n: int) -> int:
-    """Inverted lists for n vectors: about 4*sqrt(n), never fewer than 39 points per list.
-
-    FAISS's guidance is 4*sqrt(n) to 16*sqrt(n); the low end keeps training fast and lists full.
-    A catalogue under 78 vectors gets a single list: exact search, which is what it needs.
-    """
-    if n <= 0:
-        return 1
-    return max(1, min(int(4 * math.sqrt(n)), n // MIN_POINTS_PER_LIST))
-
-
-def choose_factory(n: int, dim: int, *, memory_budget_bytes: int) -> str:
-    """The FAISS factory string for n vectors of dim floats under a memory budget.
-
-    `IVF<nlist>,Flat` keeps full vectors (4 bytes a dimension) and is exact within the probed
-    lists. Over the budget, `IVF<nlist>,SQ6` keeps 6 bits a dimension (under a quarter of the
-    memory); its results are re-ranked against the stored full vectors.
-    """
-    nlist = choose_nlist(n)
-    if n * dim * 4 <= memory_budget_bytes:
-        return f"IVF{nlist},Flat"
-    return f"IVF{nlist},SQ6"
-
-
-def is_compressed(factory: str) -> bool:
-    return not factory.endswith(",Flat") and factory != "Flat"
 
 
 @dataclass
@@ -85,10 +59,25 @@ class VectorIndex:
         self.trained_size = trained_size
         self.transform = transform
         self.ivf = faiss.extract_index_ivf(index) if "IVF" in factory else None
-        if self.ivf is not None:
-            # Arbitrary ids (ours are image ids) need a hash-table direct map for reconstruct.
-            self.ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
         self.nprobe = 1
+        self._mapping = threading.Lock()
+
+    def _direct_map(self) -> None:
+        """Make the id -> list entry map that reconstruct and remove need, on first use.
+
+        Arbitrary ids (ours are image ids) need FAISS's hash-table direct map: some 50 bytes a
+        vector, which a process that only searches (the service, mostly) never pays.
+        """
+        if self.ivf is None or self.ivf.direct_map.type == faiss.DirectMap.Hashtable:
+            return
+        with self._mapping:  # searches run in several threads
+            if self.ivf.direct_map.type != faiss.DirectMap.Hashtable:
+                self.ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+
+    @property
+    def on_disk(self) -> bool:
+        """Whether the lists live in a memory-mapped file (search.ondisk_index)."""
+        return False
 
     @property
     def dim(self) -> int:
@@ -141,27 +130,21 @@ class VectorIndex:
             transform: the build's descriptor transform; training sees transformed vectors.
         """
         dim = vectors.shape[1] if transform is None else transform.out_dim
-        index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
-        ivf = faiss.extract_index_ivf(index) if "IVF" in factory else None
-        sample = vectors
-        if ivf is not None:
-            limit = ivf.nlist * MAX_TRAINING_POINTS_PER_LIST
-            if len(vectors) > limit:
-                rng = np.random.default_rng(seed)
-                sample = vectors[np.sort(rng.choice(len(vectors), limit, replace=False))]
-            ivf.cp.seed = seed
-            ivf.cp.max_points_per_centroid = MAX_TRAINING_POINTS_PER_LIST
-            ivf.cp.min_points_per_centroid = 1  # tiny catalogues: train anyway, quietly
-        if transform is not None:  # only the sample: the catalogue may be millions of vectors
-            sample = transform.catalogue(sample)
-        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        index = empty_index(dim, factory)
+        positions = training_positions(len(vectors), training_limit(index), seed)
+        # A copy of its own either way: training may reorder the rows of its sample.
+        sample = (
+            vectors[positions] if transform is None else transform.catalogue(vectors[positions])
+        )
+        train_index(index, sample, seed=seed)
         return cls(index, factory, trained_size=len(vectors), transform=transform)
 
-    def add(self, vectors: FloatArray, ids: IdArray) -> None:
-        """Add stored (raw) vectors under their image ids."""
+    def add(self, vectors: FloatArray, ids: IdArray, *, in_index_space: bool = False) -> None:
+        """Add stored (raw) vectors under their image ids (already transformed: in_index_space)."""
         if len(ids):
+            space = vectors if in_index_space else self._stored(vectors)
             self.index.add_with_ids(
-                np.ascontiguousarray(self._stored(vectors), dtype=np.float32),
+                np.ascontiguousarray(space, dtype=np.float32),
                 np.ascontiguousarray(ids, np.int64),
             )
 
@@ -170,8 +153,23 @@ class VectorIndex:
         if not len(ids):
             return 0
         ids = np.ascontiguousarray(ids, dtype=np.int64)
+        self._direct_map()
         # The hash-table direct map only supports removal through an IDSelectorArray.
         return int(self.index.remove_ids(faiss.IDSelectorArray(len(ids), faiss.swig_ptr(ids))))
+
+    def changed(
+        self, remove: IdArray, add: IdArray, vectors_for: VectorLookup, *, copy: bool
+    ) -> tuple[VectorIndex, int]:
+        """This index without the ids `remove`, with `add` (their vectors from `vectors_for`).
+
+        Changes this index, or with `copy` a copy of it. Returns (the changed index, how many of
+        `remove` were present).
+        """
+        target = self.copy() if copy else self
+        removed = target.remove(remove)
+        if len(add):
+            target.add(vectors_for(add), add)
+        return target, removed
 
     def ids(self) -> IdArray:
         """Every id in the index, ascending."""
@@ -191,6 +189,7 @@ class VectorIndex:
         """The index's vectors for these ids (approximations, for a compressed index)."""
         if not len(ids):
             return np.zeros((0, int(self.index.d)), dtype=np.float32)
+        self._direct_map()
         vectors: FloatArray = self.index.reconstruct_batch(np.ascontiguousarray(ids, np.int64))
         return vectors
 

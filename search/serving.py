@@ -245,6 +245,8 @@ class LiveIndex:
                 ),
                 parent=live.manifest.build_id,
             )
+            if index.on_disk:  # serve the published files, not the scratch ones behind them
+                index = self.store.load(manifest.build_id).index
             searcher = self._searcher(index, manifest)
             self._snapshot = Snapshot(manifest, searcher, live.embedder)
             self.retuner.note(delta.added + delta.removed, index, searcher.lookup, self._apply)

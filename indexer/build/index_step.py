@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 from sqlalchemy import Engine
 
+from indexer.build.shards import ShardMap, build_sharded, local_map
+from indexer.build.sources import StoreSource, VectorSource
+from indexer.build.streaming import (
+    TUNE_K,
+    add_chunks,
+    chunk_rows,
+    exact_truth,
+    train_on_sample,
+    tuning_sample,
+)
 from search.builds import BuildStore, LoadedBuild, Manifest
 from search.db import utcnow
 from search.descriptors import DescriptorPlan
 from search.errors import IncompatibleIndex, IndexNotReady
 from search.index import FloatArray, IdArray, VectorIndex, choose_factory
-from search.index_sync import apply_changes, catalog_vectors, changed_since, sync_index
-from search.neighbours import exact_neighbours
+from search.index_sync import apply_changes, changed_since, sync_index
+from search.neighbours import TopK
 from search.reads import catalog_revision
 
 log = logging.getLogger(__name__)
-
-TUNE_K = 10
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,13 @@ class IndexOptions:
     max_imbalance: float = 3.0
     seed: int = 1338
     descriptor: DescriptorPlan = DescriptorPlan()
+    # Vectors read at once (docs/index.md#memory): this, not the catalogue, bounds reading.
+    chunk_bytes: int = 64 * 2**20
+    # 1: one process, lists in memory. More: that many shard jobs (an id range each) add
+    # in parallel, and the lists are written to a file the service memory-maps.
+    shards: int = 1
+    # Runs shard jobs; None: worker processes on this machine (indexer.build.shards).
+    shard_map: ShardMap | None = None
 
 
 @dataclass
@@ -53,6 +67,7 @@ class IndexReport:
     nprobe: int
     recall_at_10: float
     seconds: float
+    lists: str = "memory"  # "disk": memory-mapped from a file (sharded builds, their updates)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,6 +83,11 @@ def build_index(
     rebuild: bool = False,
 ) -> IndexReport:
     """Publish an index of the current catalogue vectors, incrementally where possible.
+
+    Vectors are read a chunk at a time (`options.chunk_bytes`), never all at once: training
+    reads a sample, adding and the tuning's ground truth stream the catalogue, and re-ranking
+    reads the vectors it needs by id (the memory bound is in indexer/build/streaming.py). With
+    `options.shards` > 1 a full build adds in parallel shard jobs and keeps its lists on disk.
 
     The heavy work (reading vectors, training, tuning) runs without the publish lock; under it,
     the new index learns whatever was stored meanwhile (admin writes, say), so publishing never
@@ -85,21 +105,22 @@ def build_index(
         IndexNotReady: there are no vectors to index (run the embedding step first).
     """
     started = time.perf_counter()
-    ids, vectors, revision = catalog_vectors(engine, backbone_id)
+    source = StoreSource.of(engine, backbone_id)
+    ids, revision = source.catalogue()
     if not len(ids):
         raise IndexNotReady(
             f"no vectors from {backbone_id} to index: ingest and embed images first"
         )
-    dim = vectors.shape[1]
+    dim = source.vectors(ids[:1]).shape[1]
     factory = options.factory or choose_factory(
         len(ids), dim, memory_budget_bytes=options.memory_budget_bytes
     )
     current = _current(store, backbone_id, dim)
     reason = _retrain_reason(current, factory, len(ids), options, rebuild)
+    # Tuning queries: a sample of the catalogue's own vectors.
+    queries = source.vectors(ids[tuning_sample(len(ids), options.tune_queries, options.seed)])
     if reason:
-        transform = options.descriptor.learn(vectors)
-        index = VectorIndex.train(vectors, factory=factory, seed=options.seed, transform=transform)
-        index.add(vectors, ids)
+        index, space, truth = _build(source, ids, factory, queries, options, store)
         added, removed, derived_from = len(ids), 0, None
         descriptor, query_views = options.descriptor.signature, options.descriptor.query_views
     else:
@@ -108,16 +129,23 @@ def build_index(
         descriptor, query_views = current.manifest.descriptor, current.manifest.query_views
         with engine.connect() as connection:
             changed = changed_since(connection, backbone_id, current.manifest.vector_revision)
-        # In place: the build was read from its file for this run alone, so nobody else sees it.
-        index, added, removed = apply_changes(current.index, ids, changed, _lookup(ids, vectors))
+        # In place (an on-disk index writes a new file instead): the build was read from its
+        # file for this run alone, so nobody else sees it.
+        index, added, removed = apply_changes(current.index, ids, changed, source.vectors)
         derived_from = current.manifest.build_id
         if not added and not removed:
             return IndexReport(
                 None, False, "unchanged", 0, 0, index.ntotal, index.factory, index.nlist,
                 index.nprobe, current.manifest.recall_at_10, time.perf_counter() - started,
+                current.manifest.lists,
             )  # fmt: skip
         reason = "update"
-    nprobe, recall = _tune(index, ids, vectors, options)
+        space = index.query_space(queries, photos=False)
+        truth = exact_truth(source, index, space, rows=chunk_rows(options.chunk_bytes, dim))
+    # Queries and ground truth in the index's space; the lookup stays raw (the index maps it).
+    nprobe, recall = index.tune_nprobe(
+        space, truth.ids, target=options.target_recall, lookup=source.vectors
+    )
     with store.locked():
         live = store.current_id()
         if derived_from is not None and live != derived_from:
@@ -149,6 +177,7 @@ def build_index(
                 vector_revision=late.revision,
                 descriptor=descriptor,
                 query_views=query_views,
+                lists="disk" if index.on_disk else "memory",
             ),
             parent=live,
         )
@@ -164,6 +193,7 @@ def build_index(
         nprobe,
         manifest.recall_at_10,
         time.perf_counter() - started,
+        manifest.lists,
     )
 
 
@@ -204,26 +234,37 @@ def _kind(factory: str) -> str:
     return re.sub(r"IVF\d+", "IVF", factory)
 
 
-def _tune(
-    index: VectorIndex, ids: IdArray, vectors: FloatArray, options: IndexOptions
-) -> tuple[int, float]:
-    """Pick nprobe on a sample of the catalogue's own vectors as queries."""
-    rng = np.random.default_rng(options.seed)
-    sample = rng.choice(len(ids), min(options.tune_queries, len(ids)), replace=False)
-    # Queries and ground truth in the index's space; the lookup stays raw (the index maps it).
-    space = vectors if index.transform is None else index.transform.catalogue(vectors)
-    queries = space[np.sort(sample)]
-    truth = exact_neighbours(queries, space, ids, TUNE_K)
-    return index.tune_nprobe(
-        queries, truth, target=options.target_recall, lookup=_lookup(ids, vectors)
+def _build(
+    source: VectorSource,
+    ids: IdArray,
+    factory: str,
+    queries: FloatArray,
+    options: IndexOptions,
+    store: BuildStore,
+) -> tuple[VectorIndex, FloatArray, TopK]:
+    """Train on a sample, then add the catalogue chunk by chunk: in this process, or in shards
+    whose lists end up in a memory-mapped file. Returns (the index, the tuning queries in its
+    space, their ground truth, gathered while adding)."""
+    trained = train_on_sample(
+        source, ids, factory=factory, seed=options.seed, descriptor=options.descriptor
     )
-
-
-def _lookup(ids: IdArray, vectors: FloatArray) -> Callable[[IdArray], FloatArray]:
-    """The rows of `vectors` (whose ids are `ids`, ascending) for the ids asked for."""
-
-    def lookup(wanted: IdArray) -> FloatArray:
-        found: FloatArray = vectors[np.searchsorted(ids, wanted)]
-        return found
-
-    return lookup
+    space = trained.query_space(queries, photos=False)
+    rows = chunk_rows(options.chunk_bytes, trained.dim)
+    if options.shards <= 1:
+        truth = TopK(space, TUNE_K)
+        add_chunks(trained, source.chunks(after=-1, until=None, rows=rows), truth)
+        return trained, space, truth
+    # More processes than cores gain nothing; jobs beyond them queue.
+    workers = min(options.shards, os.cpu_count() or 1)
+    index, truth = build_sharded(
+        source,
+        ids,
+        trained,
+        shards=options.shards,
+        rows=rows,
+        queries=space,
+        folder=store.builds,
+        shard_map=options.shard_map or local_map(workers),
+        workers=workers,
+    )
+    return index, space, truth

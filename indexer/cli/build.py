@@ -60,6 +60,14 @@ def build(
     factory: Annotated[
         str | None, typer.Option(help='FAISS factory string, e.g. "IVF256,Flat".')
     ] = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Shard jobs adding in parallel; over 1, the lists are memory-mapped from disk "
+            "(default: FACET_INDEX__SHARDS).",
+        ),
+    ] = None,
     query_photos: Annotated[
         Path | None,
         typer.Option(help="Shopper-style photos (folder, or CSV with image) for domain centring."),
@@ -148,7 +156,7 @@ def build(
             store,
             backbone_id=embedder.backbone.identity,
             backbone_name=embedder.backbone.name,
-            options=index_options(settings, embedder.backbone.identity, factory),
+            options=index_options(settings, embedder.backbone.identity, factory, shards=shards),
             rebuild=rebuild,
         )
     if as_json:
@@ -203,7 +211,13 @@ def _compile_threshold(mode: str, auto_min_images: int) -> int | None:
     return {"on": 0, "off": None}.get(mode, auto_min_images)
 
 
-def index_options(settings: Settings, backbone_id: str, factory: str | None = None) -> IndexOptions:
+def index_options(
+    settings: Settings,
+    backbone_id: str,
+    factory: str | None = None,
+    *,
+    shards: int | None = None,
+) -> IndexOptions:
     from indexer.build.index_step import IndexOptions
     from search.descriptors import DescriptorPlan, Whitening
     from search.photo_means import load_photo_mean, photo_mean_key
@@ -229,6 +243,8 @@ def index_options(settings: Settings, backbone_id: str, factory: str | None = No
         retrain_growth=index.retrain_growth,
         max_imbalance=index.max_imbalance,
         descriptor=descriptor,
+        chunk_bytes=index.chunk_mb * 2**20,
+        shards=shards or index.shards,
     )
 
 
@@ -239,6 +255,7 @@ def print_index_report(report: IndexReport) -> None:
     how = f"retrained ({report.reason})" if report.retrained else "updated"
     typer.echo(f"index {report.build_id} {how} in {report.seconds:.1f} s")
     typer.echo(f"  {'vectors':<10} {report.ntotal:>10,}  (+{report.added:,} / -{report.removed:,})")
-    typer.echo(f"  {'type':<10} {report.factory:>10}")
+    on_disk = "  (lists memory-mapped from disk)" if report.lists == "disk" else ""
+    typer.echo(f"  {'type':<10} {report.factory:>10}{on_disk}")
     typer.echo(f"  {'nprobe':<10} {report.nprobe:>10}  of {report.nlist} lists")
     typer.echo(f"  {'recall@10':<10} {report.recall_at_10:>10.3f}  against exact search")

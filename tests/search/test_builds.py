@@ -18,6 +18,7 @@ from search.errors import (
     UnknownBuild,
 )
 from search.index import VectorIndex
+from search.ondisk import SCRATCH_PREFIX, scratch_dir
 
 
 def tiny_index(seed: int) -> VectorIndex:
@@ -160,6 +161,16 @@ def test_pruning_spares_the_staging_folder_of_a_live_process(tmp_path: Path) -> 
     dead.mkdir()
     publish(store, 2)
     assert alive.exists() and not dead.exists()
+
+
+def test_pruning_spares_the_scratch_folder_of_a_live_process(tmp_path: Path) -> None:
+    store = BuildStore(tmp_path)
+    publish(store, 1)
+    alive = scratch_dir(store.builds)  # on-disk lists being written, or served
+    dead = store.builds / f"{SCRATCH_PREFIX}999999999-abcd"
+    dead.mkdir()
+    publish(store, 2)
+    assert alive.exists() and not dead.exists() and len(store.build_ids()) == 2
 
 
 def test_concurrent_publishers_take_turns_and_every_build_is_whole(tmp_path: Path) -> None:

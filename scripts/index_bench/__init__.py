@@ -1,0 +1,1 @@
+"""`scripts/bench_index.py --sharded N`: streaming and sharded index builds, measured."""
