@@ -13,10 +13,12 @@ from search.config import Precision
 
 if TYPE_CHECKING:
     from indexer.build.index_step import IndexOptions, IndexReport
+    from indexer.build.reading import ReadOptions
     from search.builds import BuildStore
     from search.config import Settings
 
 CompileMode = Literal["auto", "on", "off"]
+EngineChoice = Literal["local", "ray"]
 
 
 @app.command()
@@ -59,34 +61,48 @@ def build(
     random_weights: Annotated[
         bool, typer.Option("--random-weights", help="Random backbone weights: for tests only.")
     ] = False,
+    engine_name: Annotated[
+        EngineChoice,
+        typer.Option(
+            "--engine", help="Embed here (local), or on a Ray cluster (ray: pip install .[ray])."
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            envvar="RAY_ADDRESS",
+            help="With --engine ray: a running cluster (default: start one on this machine).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Embed new and changed catalogue images, then update and publish the index."""
     from tqdm import tqdm
 
-    from indexer.build.embed_step import embed_catalog
-    from indexer.build.fetch import ImageFetcher
+    from indexer.build.backbone_source import BackboneSource
+    from indexer.build.engines import embed_with
     from indexer.build.index_step import build_index
-    from indexer.build.loader import ImageLoader
     from indexer.build.photo_mean_step import remember_photo_mean
-    from search.backbones import load_backbone
     from search.builds import BuildStore
     from search.embed import Embedder
 
+    if engine_name == "ray":
+        from indexer.build.ray_engine import require_ray
+
+        require_ray()  # before a model is loaded for nothing
     context: Context = ctx.obj
     settings = context.settings
     embed = settings.embed
     store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
-    name = trained or backbone or _live_backbone(store, default=embed.backbone)
+    source = BackboneSource(
+        trained or backbone or _live_backbone(store, default=embed.backbone),
+        weights=weights or embed.weights,
+        pretrained=not random_weights,
+        models_dir=settings.models_dir,
+    )
     with open_store(settings) as engine:
-        network = load_backbone(
-            name,
-            weights=weights or embed.weights,
-            pretrained=not random_weights,
-            models_dir=settings.models_dir,
-        )
         embedder = Embedder(
-            network,
+            source.load(),
             precision=precision or Precision(embed.precision),
             batch_size=batch_size or embed.batch_size,
         )
@@ -99,30 +115,14 @@ def build(
                 max_pixels=embed.max_image_pixels,
                 query_views=embed.query_views,
             )
-        download = settings.download
-        with (
-            ImageFetcher(
-                cache_dir=settings.image_cache_dir,
-                timeout_s=download.timeout_s,
-                deadline_s=download.deadline_s,
-                retries=download.retries,
-                backoff_s=download.backoff_s,
-                max_bytes=download.max_bytes,
-                allow_private_addresses=download.allow_private_addresses,
-            ) as fetcher,
-            tqdm(unit="img", desc="embed", disable=not context.show_progress()) as bar,
-        ):
-            loader = ImageLoader(
-                fetcher,
-                embedder.preprocessing,
-                max_pixels=embed.max_image_pixels,
-                fetch_workers=download.concurrency,
-                decode_workers=embed.decode_workers,
-            )
-            report = embed_catalog(
+        with tqdm(unit="img", desc="embed", disable=not context.show_progress()) as bar:
+            report = embed_with(
+                engine_name,
                 engine,
                 embedder,
-                loader,
+                source=source,
+                read=read_options(settings),
+                ray_address=ray_address,
                 retry_failed=retry_failed,
                 compile_min_images=_compile_threshold(
                     compile_mode or embed.compile, embed.compile_min_images
@@ -186,6 +186,25 @@ def _live_backbone(store: BuildStore, *, default: str) -> str:
     return live
 
 
+def read_options(settings: Settings) -> ReadOptions:
+    """How `facet build` reads catalogue images, from the settings."""
+    from indexer.build.reading import ReadOptions
+
+    download = settings.download
+    return ReadOptions(
+        cache_dir=settings.image_cache_dir,
+        max_pixels=settings.embed.max_image_pixels,
+        timeout_s=download.timeout_s,
+        deadline_s=download.deadline_s,
+        retries=download.retries,
+        backoff_s=download.backoff_s,
+        max_bytes=download.max_bytes,
+        allow_private_addresses=download.allow_private_addresses,
+        fetch_workers=download.concurrency,
+        decode_workers=settings.embed.decode_workers,
+    )
+
+
 def _compile_threshold(mode: str, auto_min_images: int) -> int | None:
     return {"on": 0, "off": None}.get(mode, auto_min_images)
 
@@ -229,53 +248,3 @@ def print_index_report(report: IndexReport) -> None:
     typer.echo(f"  {'type':<10} {report.factory:>10}")
     typer.echo(f"  {'nprobe':<10} {report.nprobe:>10}  of {report.nlist} lists")
     typer.echo(f"  {'recall@10':<10} {report.recall_at_10:>10.3f}  against exact search")
-
-
-@app.command()
-@reports_errors
-def verify(
-    ctx: typer.Context,
-    repair: Annotated[
-        bool, typer.Option("--repair", help="Bring the index in line with the store.")
-    ] = False,
-    as_json: JsonOption = False,
-) -> None:
-    """Check the index against the product store: missing, stale and outdated vectors."""
-    from indexer.build.index_step import build_index
-    from indexer.build.verify import verify_index
-    from search.builds import BuildStore
-
-    context: Context = ctx.obj
-    settings = context.settings
-    store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
-    with open_store(settings) as engine:
-        # Checked against the live build's own backbone (a fine-tuned one, say), never the
-        # configured default: repairing re-indexes stored vectors and loads no model.
-        report = verify_index(engine, store)
-        repaired = None
-        if repair and not report.ok:
-            live = store.manifest(report.build_id)
-            repaired = build_index(
-                engine,
-                store,
-                backbone_id=live.backbone,
-                backbone_name=live.backbone_name,
-                options=index_options(settings, live.backbone),
-                rebuild=bool(report.mismatches),
-            )
-    if as_json:
-        output = report.to_dict()
-        output["repaired"] = repaired.to_dict() if repaired else None
-        typer.echo(json.dumps(output))
-    else:
-        typer.echo(f"index {report.build_id} ({report.backbone}): {report.ntotal:,} vectors")
-        for name in ("missing", "stale", "outdated"):
-            examples = report.examples.get(name)
-            more = f"  e.g. image ids {examples}" if examples else ""
-            typer.echo(f"  {name:<10} {getattr(report, name):>8,}{more}")
-        for mismatch in report.mismatches:
-            typer.echo(f"  mismatch: {mismatch}")
-        if repaired is not None:
-            print_index_report(repaired)
-    if not report.ok and not repair:
-        raise typer.Exit(1)
