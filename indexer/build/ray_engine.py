@@ -43,6 +43,10 @@ class EngineUnavailable(FacetError):
     """The asked-for build engine cannot run here (not installed, no GPU on the cluster)."""
 
 
+class EngineFailed(FacetError):
+    """The Ray engine's workers failed (a worker's error, a lost node): what was committed stays."""
+
+
 @dataclass(frozen=True)
 class RayOptions:
     """Where and how the Ray engine runs."""
@@ -162,7 +166,7 @@ def embed_catalog_ray(
             "compile_model": compile_min_images is not None and len(todo) >= compile_min_images,
             "compile_cache": None if compile_cache is None else str(compile_cache.resolve()),
         }
-        with ray_cluster(options.address), _quiet_ray_data():
+        with ray_cluster(options.address), _quiet_ray_data(), worker_errors():
             batches = _embedded_batches(
                 _jobs_dataset(engine, backbone_id, todo, block_rows=embedder.batch_size),
                 embedder,
@@ -276,6 +280,19 @@ def _embedded_batches(
         batch_size=embedder.batch_size, batch_format="numpy"
     )
     return batches
+
+
+@contextmanager
+def worker_errors() -> Iterator[None]:
+    """A worker's error as one line (Ray's carry the remote traceback, ending with the error)."""
+    from ray.exceptions import RayError
+
+    try:
+        yield
+    except RayError as error:
+        lines = [line.strip(" '\"") for line in str(error).splitlines()]
+        last = next((line for line in reversed(lines) if line), type(error).__name__)
+        raise EngineFailed(f"the Ray engine failed: {last}") from error
 
 
 @contextmanager

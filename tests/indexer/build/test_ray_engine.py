@@ -17,7 +17,13 @@ from typer.testing import CliRunner
 
 from indexer.build.backbone_source import BackboneSource
 from indexer.build.engines import EngineName, embed_with
-from indexer.build.ray_engine import RAY_MISSING, EngineUnavailable, plan_actors
+from indexer.build.ray_engine import (
+    RAY_MISSING,
+    EngineFailed,
+    EngineUnavailable,
+    plan_actors,
+    worker_errors,
+)
 from indexer.build.reading import ReadOptions
 from indexer.build.vector_writer import BatchWriter, EmbedReport
 from indexer.cli import app
@@ -228,3 +234,12 @@ def test_actors_share_the_cluster_between_reading_and_embedding() -> None:
     assert plan_actors(16, 2, device="cpu", embedders=None).gpus_per_embedder == 0
     with pytest.raises(EngineUnavailable, match="no GPU"):
         plan_actors(16, 0, device="cuda", embedders=None)
+
+
+def test_a_workers_error_is_reported_in_one_line() -> None:
+    remote = (
+        "Traceback (most recent call last):\n  File ...\nsearch.errors.BackboneUnavailable: x'\n"
+    )
+    expected = "^the Ray engine failed: search.errors.BackboneUnavailable: x$"
+    with pytest.raises(EngineFailed, match=expected), worker_errors():
+        raise ray.exceptions.RayError(remote)
