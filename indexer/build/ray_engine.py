@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from indexer.build.backbone_source import BackboneSource
 from indexer.build.embed_step import notify
 from indexer.build.plan import image_jobs, plan_images
+from indexer.build.ray_plan import ActorPlan, EngineUnavailable, plan_actors
 from indexer.build.ray_workers import EmbedActor, ReadActor, job_columns, to_results
 from indexer.build.reading import ReadOptions
 from indexer.build.vector_writer import BatchWriter, EmbedReport
@@ -36,11 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RAY_MISSING = "--engine ray needs Ray: pip install -e '.[ray]'"
-MAX_CPUS_PER_EMBEDDER = 8  # beyond this, intra-op threads scale poorly: start another actor
-
-
-class EngineUnavailable(FacetError):
-    """The asked-for build engine cannot run here (not installed, no GPU on the cluster)."""
 
 
 class EngineFailed(FacetError):
@@ -54,36 +50,6 @@ class RayOptions:
     address: str | None = None  # a running cluster ("auto", "ray://host:10001"); None: start one
     embedders: int | None = None  # embedding actors; None: one per GPU, or per 8 spare CPUs
     device: str = "auto"  # "cpu" never asks for GPUs; "cuda" requires them; "auto": if any
-
-
-@dataclass(frozen=True)
-class ActorPlan:
-    """How the cluster's resources are split between reading and embedding."""
-
-    embedders: int
-    cpus_per_embedder: int
-    gpus_per_embedder: int
-    readers: int  # the most reading actors, one CPU each
-
-
-def plan_actors(cpus: int, gpus: int, *, device: str, embedders: int | None) -> ActorPlan:
-    """Split a cluster of `cpus` CPUs and `gpus` GPUs between readers and embedders.
-
-    With GPUs, one embedder per GPU and every other CPU reads. On CPUs only, half the CPUs
-    embed (in actors of at most 8 threads) and half read: decoding a catalogue photo costs
-    about as much as a small backbone's forward pass.
-
-    Raises:
-        EngineUnavailable: `device` asks for CUDA and the cluster has no GPU.
-    """
-    if device != "cpu" and gpus > 0:
-        count = embedders or gpus
-        return ActorPlan(count, 1, 1, readers=max(1, cpus - count))
-    if device.startswith("cuda"):
-        raise EngineUnavailable(f"device {device}: the Ray cluster has no GPU")
-    threads = max(1, min(MAX_CPUS_PER_EMBEDDER, cpus // 2))
-    count = embedders or max(1, cpus // 2 // threads)
-    return ActorPlan(count, threads, 0, readers=max(1, cpus - count * threads))
 
 
 def require_ray() -> None:
@@ -208,8 +174,9 @@ def _cluster_plan(options: RayOptions) -> ActorPlan:
     import ray
 
     resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
     return plan_actors(
-        int(resources.get("CPU", 1)),
+        [node["Resources"].get("CPU", 0.0) for node in nodes if node.get("Alive")],
         int(resources.get("GPU", 0)),
         device=options.device,
         embedders=options.embedders,
@@ -256,7 +223,7 @@ def _embedded_batches(
         batch_size=None,  # one block per call
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(min_size=1, max_size=plan.readers),
-        num_cpus=1,
+        num_cpus=plan.cpus_per_reader,
     )
     device = "cuda" if plan.gpus_per_embedder else "cpu"
     embedded = decoded.map_batches(
@@ -267,7 +234,7 @@ def _embedded_batches(
             "precision": embedder.precision,
             "batch_size": embedder.batch_size,
             "device": device,
-            "threads": plan.cpus_per_embedder,
+            "threads": plan.threads,
             **actor_options,
         },
         batch_size=embedder.batch_size,

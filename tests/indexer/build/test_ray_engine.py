@@ -17,13 +17,7 @@ from typer.testing import CliRunner
 
 from indexer.build.backbone_source import BackboneSource
 from indexer.build.engines import EngineName, embed_with
-from indexer.build.ray_engine import (
-    RAY_MISSING,
-    EngineFailed,
-    EngineUnavailable,
-    plan_actors,
-    worker_errors,
-)
+from indexer.build.ray_engine import RAY_MISSING, EngineFailed, worker_errors
 from indexer.build.reading import ReadOptions
 from indexer.build.vector_writer import BatchWriter, EmbedReport
 from indexer.cli import app
@@ -216,24 +210,6 @@ def test_the_ray_engine_without_ray_is_one_line_of_advice(
     result = CliRunner().invoke(app, ["--home", str(tmp_path), "build", "--engine", "ray"])
     assert result.exit_code == 1
     assert result.stderr.strip() == f"facet: error: {RAY_MISSING}"
-
-
-def test_actors_share_the_cluster_between_reading_and_embedding() -> None:
-    # CPUs only: half embed (at most 8 threads an actor), the rest read.
-    assert plan_actors(2, 0, device="auto", embedders=None).__dict__ == {
-        "embedders": 1,
-        "cpus_per_embedder": 1,
-        "gpus_per_embedder": 0,
-        "readers": 1,
-    }
-    cpus64 = plan_actors(64, 0, device="auto", embedders=None)
-    assert (cpus64.embedders, cpus64.cpus_per_embedder, cpus64.readers) == (4, 8, 32)
-    # GPUs: one embedder each, unless the device says cpu.
-    gpus = plan_actors(16, 2, device="auto", embedders=None)
-    assert (gpus.embedders, gpus.gpus_per_embedder, gpus.readers) == (2, 1, 14)
-    assert plan_actors(16, 2, device="cpu", embedders=None).gpus_per_embedder == 0
-    with pytest.raises(EngineUnavailable, match="no GPU"):
-        plan_actors(16, 0, device="cuda", embedders=None)
 
 
 def test_a_workers_error_is_reported_in_one_line() -> None:
