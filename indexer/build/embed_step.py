@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
-from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Engine
 
-from indexer.build.fetch import file_signature, is_url
-from indexer.build.loader import Encoded, Failed, ImageJob, ImageLoader, Loaded
-from indexer.build.vector_writer import EMBEDDINGS, IMAGES, BatchWriter, EmbedReport
+from indexer.build.loader import Encoded, Failed, ImageLoader, Loaded
+from indexer.build.plan import image_jobs, plan_images
+from indexer.build.vector_writer import BatchWriter, EmbedReport
 from search.embed import Embedder
 from search.jpeg_batches import decode_on_device
-from search.models import ImageStatus, Product
 
 log = logging.getLogger(__name__)
-
-PLAN_PAGE = 5000
-JOB_CHUNK = 512
 
 
 def embed_catalog(
@@ -63,7 +58,7 @@ def embed_catalog(
         backbone=backbone_id, precision=str(embedder.precision), device=str(embedder.device)
     )
     clock = time.perf_counter()
-    todo = _plan(engine, backbone_id, retry_failed, report)
+    todo = plan_images(engine, backbone_id, retry_failed=retry_failed, report=report)
     if compile_min_images is not None and todo and len(todo) >= compile_min_images:
         report.compile_seconds = embedder.compile(compile_cache)
     if on_start is not None:
@@ -71,18 +66,20 @@ def embed_catalog(
     batch_size = embedder.batch_size
     writer = BatchWriter(engine, backbone_id, report, max_reported_failures)
     pending: list[Loaded | Encoded] = []
-    for result in loader.load(_jobs(engine, backbone_id, todo), window=max(4 * batch_size, 64)):
+    for result in loader.load(
+        image_jobs(engine, backbone_id, todo), window=max(4 * batch_size, 64)
+    ):
         if isinstance(result, Loaded | Encoded):
             pending.append(result)
             if len(pending) >= batch_size:
                 embed_and_write(embedder, writer, pending)
-                _notify(on_progress, len(pending) + writer.flush_others())
+                notify(on_progress, len(pending) + writer.flush_others())
                 pending = []
         else:
             writer.add_other(result)
     if pending:
         embed_and_write(embedder, writer, pending)
-    _notify(on_progress, len(pending) + writer.flush_others())
+    notify(on_progress, len(pending) + writer.flush_others())
     report.seconds = time.perf_counter() - clock
     return report
 
@@ -113,71 +110,6 @@ def embed_and_write(
         writer.write(items, embedder.embed_batch(torch.cat(parts)))
 
 
-def _notify(callback: Callable[[int], object] | None, done: int) -> None:
+def notify(callback: Callable[[int], object] | None, done: int) -> None:
     if callback is not None and done:
         callback(done)
-
-
-def _plan(engine: Engine, backbone_id: str, retry_failed: bool, report: EmbedReport) -> array[int]:
-    """Ids of the images that must be read, in id order; counts the rest as skipped."""
-    todo: array[int] = array("q")
-    after = 0
-    while True:
-        query = (
-            select(
-                IMAGES.c.id,
-                IMAGES.c.uri,
-                IMAGES.c.status,
-                IMAGES.c.content_hash,
-                IMAGES.c.source_signature,
-                EMBEDDINGS.c.content_hash,
-            )
-            .join(Product, Product.id == IMAGES.c.product_id)
-            .outerjoin(
-                EMBEDDINGS,
-                and_(EMBEDDINGS.c.image_id == IMAGES.c.id, EMBEDDINGS.c.model == backbone_id),
-            )
-            .where(IMAGES.c.status != ImageStatus.REMOVED, Product.deleted_at.is_(None))
-            .where(IMAGES.c.id > after)
-            .order_by(IMAGES.c.id)
-            .limit(PLAN_PAGE)
-        )
-        # Short reads page by page: a long-open read would stop SQLite from checkpointing.
-        with engine.connect() as connection:
-            rows = connection.execute(query).all()
-        if not rows:
-            return todo
-        for image_id, uri, status, content_hash, signature, embedded_hash in rows:
-            report.images += 1
-            current = None if is_url(uri) else file_signature(uri)
-            if status == ImageStatus.READY:
-                fresh = embedded_hash is not None and embedded_hash == content_hash
-                if fresh and current == signature:
-                    report.skipped += 1
-                    continue
-            elif status == ImageStatus.FAILED and not retry_failed:
-                # A local file that failed stays failed until it changes; URLs are retried
-                # (a download may have failed for passing reasons, and the cache makes it cheap).
-                if current is not None and current == signature:
-                    report.skipped += 1
-                    continue
-            todo.append(image_id)
-        after = rows[-1][0]
-
-
-def _jobs(engine: Engine, backbone_id: str, todo: array[int]) -> Iterator[ImageJob]:
-    for start in range(0, len(todo), JOB_CHUNK):
-        ids = list(todo[start : start + JOB_CHUNK])
-        query = (
-            select(IMAGES.c.id, IMAGES.c.uri, EMBEDDINGS.c.content_hash)
-            .outerjoin(
-                EMBEDDINGS,
-                and_(EMBEDDINGS.c.image_id == IMAGES.c.id, EMBEDDINGS.c.model == backbone_id),
-            )
-            .where(IMAGES.c.id.in_(ids))
-            .order_by(IMAGES.c.id)
-        )
-        with engine.connect() as connection:
-            rows = connection.execute(query).all()
-        for image_id, uri, embedded_hash in rows:
-            yield ImageJob(image_id, uri, embedded_hash)

@@ -20,10 +20,12 @@ from search.config import Precision
 
 if TYPE_CHECKING:
     from indexer.build.index_step import IndexOptions, IndexReport
+    from indexer.build.reading import ReadOptions
     from search.builds import BuildStore
     from search.config import Settings
 
 CompileMode = Literal["auto", "on", "off"]
+EngineChoice = Literal["local", "ray"]
 
 
 @app.command()
@@ -75,36 +77,50 @@ def build(
     random_weights: Annotated[
         bool, typer.Option("--random-weights", help="Random backbone weights: for tests only.")
     ] = False,
+    engine_name: Annotated[
+        EngineChoice,
+        typer.Option(
+            "--engine", help="Embed here (local), or on a Ray cluster (ray: pip install .[ray])."
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            envvar="RAY_ADDRESS",
+            help="With --engine ray: a running cluster (default: start one on this machine).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Embed new and changed catalogue images, then update and publish the index."""
     from tqdm import tqdm
 
-    from indexer.build.embed_step import embed_catalog
-    from indexer.build.fetch import ImageFetcher
+    from indexer.build.backbone_source import BackboneSource
+    from indexer.build.engines import embed_with
     from indexer.build.index_step import build_index
-    from indexer.build.loader import ImageLoader
     from indexer.build.photo_mean_step import remember_photo_mean
-    from search.backbones import load_backbone
     from search.builds import BuildStore
     from search.devices import resolve_device
     from search.embed import Embedder
 
+    if engine_name == "ray":
+        from indexer.build.ray_engine import require_ray
+
+        require_ray()  # before a model is loaded for nothing
     context: Context = ctx.obj
     settings = context.on_device(device)
     embed = settings.embed
     on = resolve_device(embed.device)
     store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
-    name = trained or backbone or _live_backbone(store, default=embed.backbone)
+    source = BackboneSource(
+        trained or backbone or _live_backbone(store, default=embed.backbone),
+        weights=weights or embed.weights,
+        pretrained=not random_weights,
+        models_dir=settings.models_dir,
+    )
     with open_store(settings) as engine:
-        network = load_backbone(
-            name,
-            weights=weights or embed.weights,
-            pretrained=not random_weights,
-            models_dir=settings.models_dir,
-        )
         embedder = Embedder(
-            network,
+            source.load(),
             precision=precision or Precision(embed.precision),
             batch_size=batch_size or embed.batch_for(on),
             device=on,
@@ -118,31 +134,16 @@ def build(
                 max_pixels=embed.max_image_pixels,
                 query_views=embed.query_views,
             )
-        download = settings.download
-        with (
-            ImageFetcher(
-                cache_dir=settings.image_cache_dir,
-                timeout_s=download.timeout_s,
-                deadline_s=download.deadline_s,
-                retries=download.retries,
-                backoff_s=download.backoff_s,
-                max_bytes=download.max_bytes,
-                allow_private_addresses=download.allow_private_addresses,
-            ) as fetcher,
-            tqdm(unit="img", desc="embed", disable=not context.show_progress()) as bar,
-        ):
-            loader = ImageLoader(
-                fetcher,
-                embedder.preprocessing,
-                max_pixels=embed.max_image_pixels,
-                fetch_workers=download.concurrency,
-                decode_workers=embed.decode_workers_for(on),
-                device_jpegs=embed.jpeg_decoder == "device",
-            )
-            report = embed_catalog(
+        with tqdm(unit="img", desc="embed", disable=not context.show_progress()) as bar:
+            report = embed_with(
+                engine_name,
                 engine,
                 embedder,
-                loader,
+                source=source,
+                read=read_options(settings, on),
+                ray_address=ray_address,
+                # A cluster's GPUs are chosen by Ray: cuda:N names one on this machine only.
+                ray_device="cuda" if embed.device.startswith("cuda") else embed.device,
                 retry_failed=retry_failed,
                 compile_min_images=_compile_threshold(
                     compile_mode or embed.compile, embed.compile_min_images
@@ -205,6 +206,26 @@ def _live_backbone(store: BuildStore, *, default: str) -> str:
             err=True,
         )
     return live
+
+
+def read_options(settings: Settings, device: str) -> ReadOptions:
+    """How `facet build` reads catalogue images, from the settings, for the resolved device."""
+    from indexer.build.reading import ReadOptions
+
+    download = settings.download
+    return ReadOptions(
+        cache_dir=settings.image_cache_dir,
+        max_pixels=settings.embed.max_image_pixels,
+        timeout_s=download.timeout_s,
+        deadline_s=download.deadline_s,
+        retries=download.retries,
+        backoff_s=download.backoff_s,
+        max_bytes=download.max_bytes,
+        allow_private_addresses=download.allow_private_addresses,
+        fetch_workers=download.concurrency,
+        decode_workers=settings.embed.decode_workers_for(device),
+        device_jpegs=settings.embed.jpeg_decoder == "device",
+    )
 
 
 def _compile_threshold(mode: str, auto_min_images: int) -> int | None:
