@@ -83,7 +83,7 @@ def pipeline(
         cache_dir=settings.image_cache_dir,
         max_pixels=settings.embed.max_image_pixels,
         fetch_workers=settings.download.concurrency,
-        decode_workers=settings.embed.decode_workers,
+        decode_workers=settings.embed.decode_workers_for(device),
     )
     started = time.perf_counter()
     report = embed_with(
@@ -92,7 +92,7 @@ def pipeline(
         embedder,
         source=BackboneSource(embedder.backbone.name),
         read=read,
-        ray_device=device,
+        ray_device="cuda" if device.startswith("cuda") else device,
         compile_min_images=None if compile_cache is None else 0,
         compile_cache=compile_cache,
     )
@@ -152,7 +152,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="end with one JSON object")
     args = parser.parse_args()
 
-    batch_size = Settings().embed.batch_size
+    batch_size = Settings().embed.batch_for(args.device)
     with tempfile.TemporaryDirectory(prefix="facet-bench-embed-") as tmp:
         folder = Path(tmp) / "images"
         folder.mkdir()
