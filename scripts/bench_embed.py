@@ -5,14 +5,16 @@
 
 (a) naive: one image at a time, PIL decode at full size, torchvision transforms, fp32 model.
 (b) forward only: the model alone on the images already decoded and prepared, at the pipeline's
-    batch size and precision: what the pipeline could reach if reading cost nothing.
+    batch size and precision: what the pipeline could reach if reading cost nothing (the mean of
+    a measurement before the pipeline's run and one after).
 (c) pipeline: `facet build`'s embedding step (`--engine local`: threaded reads with JPEG draft
     decoding, batches, channels_last, bf16 where the CPU has it; `--engine ray`: the same on a
     local Ray cluster, reading and embedding actors) on the same images, through a real product
     store; once as `facet build` runs by default, once with --compile.
-images/s is the steady rate: the time of a one-image run (startup_s: the model loading, Ray's
-actors starting) is taken from the full run's. The model is compiled once before the compiled
-runs (compile_s, not timed); they load it from the compile cache.
+images/s is the steady rate, from the first committed batch to the last: it leaves out the
+start-up (startup_s: until the first batch is committed; Ray's actors starting and loading the
+model). The model is compiled once before the compiled runs (compile_s, not timed); they load
+it from the compile cache.
 pipeline_efficiency = images_per_s / forward_only_images_per_s.
 The naive vectors are the fp32 reference; the pipeline's are compared to them by cosine.
 Source photos: the Grocery Store Dataset's test photos if --dataset DIR (not shipped) has them,
@@ -56,21 +58,45 @@ DEFAULT_DATASET = REPO.parent / "shared" / "datasets" / "grocery"
 
 @dataclass
 class Run:
-    images_per_s: float  # the steady rate: start-up left out
-    startup_s: float  # what a one-image run takes: model load, Ray actors starting
+    images_per_s: float  # the steady rate, from the first committed batch to the last
+    startup_s: float  # until the first batch was committed: model load, Ray actors starting
     vectors: np.ndarray
     label: str
+
+
+class Clock:
+    """The progress callbacks' times: when the first batch was committed, and the last."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.first: tuple[float, int] | None = None  # (time, images done by then)
+        self.last = self.started
+        self.done = 0
+
+    def __call__(self, count: int) -> None:
+        self.last = time.perf_counter()
+        self.done += count
+        if self.first is None:
+            self.first = (self.last, self.done)
+
+    def run(self, vectors: np.ndarray, label: str) -> Run:
+        first_at, first_done = self.first or (self.started, 0)
+        if self.last <= first_at:  # one batch: no steady part to measure
+            first_at, first_done = self.started, 0
+        rate = (self.done - first_done) / (self.last - first_at)
+        return Run(rate, first_at - self.started, vectors, label)
 
 
 def pipeline(
     paths: list[Path],
     embedder: Embedder,
     home: Path,
+    *,
     engine_name: EngineName,
     device: str,
     compile_cache: Path | None,
-) -> tuple[float, np.ndarray]:
-    """Seconds to embed `paths` through a new product store (start-up included), and vectors."""
+) -> Run:
+    """Embed `paths` through a new product store, as `facet build` would."""
     settings = Settings(home=home)
     engine = make_engine(settings.database_url)
     upgrade_database(engine)
@@ -85,7 +111,7 @@ def pipeline(
         fetch_workers=settings.download.concurrency,
         decode_workers=settings.embed.decode_workers_for(device),
     )
-    started = time.perf_counter()
+    clock = Clock()
     report = embed_with(
         engine_name,
         engine,
@@ -95,31 +121,13 @@ def pipeline(
         ray_device="cuda" if device.startswith("cuda") else device,
         compile_min_images=None if compile_cache is None else 0,
         compile_cache=compile_cache,
+        on_progress=clock,
     )
-    seconds = time.perf_counter() - started
     if report.embedded != len(paths):
         sys.exit(f"bench_embed: pipeline embedded {report.embedded} of {len(paths)}")
     _, vectors = load_vectors(engine, embedder.backbone.identity)  # image ids follow paths
     engine.dispose()
-    return seconds, vectors
-
-
-def measure(
-    paths: list[Path],
-    embedder: Embedder,
-    folder: Path,
-    engine_name: EngineName,
-    device: str,
-    compile_cache: Path | None,
-) -> Run:
-    """The steady rate: a one-image run's time (the start-up) taken from the full run's."""
-    startup_s, _ = pipeline(
-        paths[:1], embedder, folder / "warm-up", engine_name, device, compile_cache
-    )
-    seconds, vectors = pipeline(paths, embedder, folder / "run", engine_name, device, compile_cache)
-    rate = (len(paths) - 1) / max(seconds - startup_s, 1e-9)
-    label = str(embedder.precision) + ("" if compile_cache is None else ", compiled")
-    return Run(rate, startup_s, vectors, label)
+    return clock.run(vectors, str(embedder.precision) + (", compiled" if compile_cache else ""))
 
 
 @contextlib.contextmanager
@@ -128,9 +136,14 @@ def cluster(engine_name: EngineName) -> Iterator[None]:
     if engine_name != "ray":
         yield
         return
+    import ray.data
+
     from indexer.build.ray_engine import ray_cluster
 
     with ray_cluster(None):
+        # Work starts once every actor is up: otherwise the readers read ahead while the model
+        # loads, and the "steady" part would measure the model alone, not the pipeline.
+        ray.data.DataContext.get_current().wait_for_min_actors_s = 600
         yield
 
 
@@ -164,18 +177,31 @@ def main() -> None:
             batch_size=batch_size,
             device=args.device,
         )
-        forward_s = forward_only(paths, embedder, max_pixels=Settings().embed.max_image_pixels)
+        max_pixels = Settings().embed.max_image_pixels
+        forward_s = [forward_only(paths, embedder, max_pixels=max_pixels)]
         runs = {}
         with cluster(args.engine):
-            runs[False] = measure(
-                paths, embedder, Path(tmp) / "eager", args.engine, args.device, None
+            runs[False] = pipeline(
+                paths,
+                embedder,
+                Path(tmp) / "eager",
+                engine_name=args.engine,
+                device=args.device,
+                compile_cache=None,
             )
+            # Measured again after the run: this machine's speed drifts (shared cores).
+            forward_s.append(forward_only(paths, embedder, max_pixels=max_pixels))
             # Compiled here first, not timed: the runs then load the compiled graph from the
             # cache (the local engine's embedder is this one; Ray's actors share the cache).
             cache = Path(tmp) / "compile-cache"
             compile_s = embedder.compile(cache)
-            runs[True] = measure(
-                paths, embedder, Path(tmp) / "compiled", args.engine, args.device, cache
+            runs[True] = pipeline(
+                paths,
+                embedder,
+                Path(tmp) / "compiled",
+                engine_name=args.engine,
+                device=args.device,
+                compile_cache=cache,
             )
 
     def figures_of(run: Run) -> dict[str, float]:
@@ -189,7 +215,7 @@ def main() -> None:
         }
 
     default, compiled = figures_of(runs[False]), figures_of(runs[True])
-    forward_rate = args.n / forward_s
+    forward_rate = args.n / (sum(forward_s) / len(forward_s))
     figures = {
         "n": args.n,
         "backbone": args.backbone,
