@@ -130,8 +130,9 @@ class EmbedActor:
                 f"{identity} (are the weights the same on every node?)"
             )
         self.device = resolve_device(device)
-        # DEVICE: becomes `Embedder(..., device=self.device)` once Embedder takes a device.
-        self.embedder = Embedder(backbone, precision=precision, batch_size=batch_size)
+        self.embedder = Embedder(
+            backbone, precision=precision, batch_size=batch_size, device=self.device
+        )
         if compile_model:
             self.embedder.compile(None if compile_cache is None else Path(compile_cache))
 
