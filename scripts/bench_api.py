@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +24,10 @@ import httpx
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from scripts.serve.server import start_server  # noqa: E402
+
 # Where the development machines keep the Grocery Store Dataset; --dataset overrides it.
 DEFAULT_DATASET = REPO.parent / "shared" / "datasets" / "grocery"
 SAMPLE = REPO / "scripts" / "sample_catalog"
@@ -43,35 +45,6 @@ def build_index(home: Path) -> None:
     facet = [sys.executable, "-m", "indexer", "--home", str(home), "--quiet"]
     for step in (["ingest", str(SAMPLE / "catalog.csv")], ["build"]):
         subprocess.run([*facet, *step], check=True, capture_output=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def start_server(home: Path, batched: bool) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "FACET_HOME": str(home), "FACET_API__MICRO_BATCHING": str(batched)}
-    command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
-    server = subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        env=env,
-        cwd=REPO,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/v1/ready", timeout=2).status_code == 200:
-                return server, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    server.kill()
-    sys.exit("bench_api: the server did not become ready")
 
 
 async def load(url: str, images: list[bytes], concurrency: int, total: int) -> dict[str, float]:
@@ -125,7 +98,9 @@ def main() -> None:
         home = Path(tmp)
         build_index(home)
         for batched in (True, False):
-            server, url = start_server(home, batched)
+            server, url = start_server(
+                home, {"FACET_API__MICRO_BATCHING": str(batched)}, name="bench_api"
+            )
             try:
                 for concurrency in CONCURRENCY:
                     rows[(batched, concurrency)] = asyncio.run(

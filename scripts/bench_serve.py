@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +34,7 @@ from indexer.build.index_step import IndexOptions, build_index  # noqa: E402
 from migrations.runner import upgrade_database  # noqa: E402
 from scripts.serve.catalogue import write_catalogue  # noqa: E402
 from scripts.serve.recall import filtered_recall  # noqa: E402
+from scripts.serve.server import start_server  # noqa: E402
 from search.backbones import load_backbone  # noqa: E402
 from search.builds import BuildStore  # noqa: E402
 from search.db import make_engine  # noqa: E402
@@ -91,37 +89,6 @@ def warm(path: Path) -> None:
             pass
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def start_server(home: Path, filters: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "FACET_HOME": str(home), "FACET_SEARCH__FILTERS": filters}
-    command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
-    server = subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        env=env,
-        cwd=REPO,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 900
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/v1/ready", timeout=2).status_code == 200:
-                return server, url
-        except httpx.TransportError:
-            pass
-        if server.poll() is not None:
-            sys.exit("bench_serve: the server exited")
-        time.sleep(0.5)
-    server.kill()
-    sys.exit("bench_serve: the server did not become ready")
-
-
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -155,7 +122,9 @@ def timed(client: httpx.Client, send: object, requests: int) -> dict[str, float]
 
 
 def measure(home: Path, filters: str, products: int, requests: int) -> dict[str, float]:
-    server, url = start_server(home, filters)
+    server, url = start_server(
+        home, {"FACET_SEARCH__FILTERS": filters}, name="bench_serve", ready_s=900
+    )
     photo = PHOTO.read_bytes()
     rng = np.random.default_rng(7)
     rows: dict[str, dict[str, float]] = {}
