@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from indexer.build.backbone_source import BackboneSource  # noqa: E402
 from indexer.build.engines import EngineName, embed_with  # noqa: E402
-from indexer.build.reading import ReadOptions  # noqa: E402
+from indexer.cli.build import read_options  # noqa: E402
 from indexer.ingest.upsert import ingest_dump  # noqa: E402
 from migrations.runner import upgrade_database  # noqa: E402
 from scripts.embedding.baselines import forward_only, make_embedder, naive  # noqa: E402
@@ -105,12 +105,7 @@ def pipeline(
         for index, path in enumerate(paths):
             out.write(json.dumps({"sku": f"P{index:05d}", "images": [str(path)]}) + "\n")
     ingest_dump(engine, dump)
-    read = ReadOptions(
-        cache_dir=settings.image_cache_dir,
-        max_pixels=settings.embed.max_image_pixels,
-        fetch_workers=settings.download.concurrency,
-        decode_workers=settings.embed.decode_workers_for(device),
-    )
+    read = read_options(settings, device)  # what `facet build` reads with
     clock = Clock()
     report = embed_with(
         engine_name,
