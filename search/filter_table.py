@@ -205,7 +205,9 @@ class FilterTable:
         cls, rows: Sequence[Any], revision: int | None, vocabularies: dict[str, dict[str, int]]
     ) -> FilterTable:
         count = len(rows)
-        columns = list(zip(*rows, strict=True)) if rows else [()] * (3 + len(LABEL_FIELDS) + 2)
+        # `_rows`'s columns: image id, product id, the labels, price, in stock.
+        price_at, stock_at = 2 + len(LABEL_FIELDS), 3 + len(LABEL_FIELDS)
+        columns = list(zip(*rows, strict=True)) if rows else [()] * (stock_at + 1)
         labels = {}
         for offset, name in enumerate(LABEL_FIELDS):
             codes = vocabularies[name]
@@ -214,7 +216,6 @@ class FilterTable:
                 dtype=np.int32,
                 count=count,
             )
-        price_at, stock_at = 2 + len(LABEL_FIELDS), 3 + len(LABEL_FIELDS)
         return cls(
             image_ids=np.fromiter(columns[0], dtype=np.int64, count=count),
             product_ids=np.fromiter(columns[1], dtype=np.int64, count=count),
