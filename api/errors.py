@@ -100,7 +100,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
         if _database_locked(error):
-            # Another process held SQLite's write lock for longer than api.write_timeout_s.
+            # Another process held the write lock for longer than api.write_timeout_s.
             return problem(
                 request, 503, "busy", "Another writer is busy",
                 "the product database is locked by another writer; try again", retry_after=2,
@@ -121,4 +121,8 @@ def _database_locked(error: Exception) -> bool:
     # Imported here: only this rare path needs SQLAlchemy's exception types.
     from sqlalchemy.exc import OperationalError
 
-    return isinstance(error, OperationalError) and "locked" in str(error.orig).lower()
+    # SQLite: "database is locked"; PostgreSQL: "canceling statement due to lock timeout".
+    message = str(getattr(error, "orig", "")).lower()
+    return isinstance(error, OperationalError) and (
+        "locked" in message or "lock timeout" in message
+    )

@@ -14,6 +14,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from search.db import writer
+
 
 def alembic_config() -> Config:
     """An Alembic config that points at Facet's migrations, wherever the package is installed."""
@@ -34,9 +36,12 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade_database(engine: Engine, revision: str = "head") -> None:
-    """Apply every pending migration; a no-op when the database is already current."""
+    """Apply every pending migration; a no-op when the database is already current.
+
+    Runs as a writer, so replicas starting together migrate one after the other.
+    """
     config = alembic_config()
-    with engine.begin() as connection:
+    with writer(engine).begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

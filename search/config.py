@@ -10,9 +10,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from search.db import backend_name
 from search.embed_config import EmbedSettings as EmbedSettings
 from search.embed_config import Precision as Precision
 from search.http_config import HttpSettings
@@ -22,13 +23,20 @@ from search.ranking import ProductScore, Ranking
 class DbSettings(BaseModel):
     """The product database."""
 
-    # None means `sqlite:///<home>/facet.db`. SQLite only: the store relies on its WAL mode and
-    # BEGIN IMMEDIATE writers (search/db.py).
+    # None means `sqlite:///<home>/facet.db`, for one machine. Several replicas share one
+    # PostgreSQL: `postgresql+psycopg://user:password@host/db` (docs/deployment.md).
     url: str | None = None
     # How long a command's writer waits for another writer's lock (an ingest holds it for the
     # whole dump) before failing with a one-line error. The API's admin writes use
     # api.write_timeout_s instead.
     busy_timeout_s: float = Field(default=300.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, url: str | None) -> str | None:
+        if url is not None:
+            backend_name(url)  # raises UnsupportedDatabase, a ValueError: a setting error
+        return url
 
 
 class IngestSettings(BaseModel):

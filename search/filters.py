@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, String, cast, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.sql import Select
 
 from search.filter_params import Filters
 from search.index import IdArray
+from search.json_text import json_text
 from search.models import ImageStatus, Product, ProductImage
 from search.product import LABEL_FIELDS
 
@@ -37,8 +38,7 @@ def apply_filters(query: Select[Any], filters: Filters) -> Select[Any]:
         query = query.where(Product.in_stock.is_(filters.in_stock))
     for key, value in filters.attributes.items():
         # JSON values compare as text, so "52" matches both "52" and 52 in the dump.
-        path = '$."' + key.replace('"', '\\"') + '"'
-        query = query.where(cast(func.json_extract(Product.attributes, path), String) == value)
+        query = query.where(json_text(Product.attributes, key) == value)
     return query
 
 

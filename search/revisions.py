@@ -1,6 +1,6 @@
 """The vector revision: a number every write of embeddings takes, in commit order.
 
-Writers hold SQLite's write lock for their whole transaction (`search.db.writer`), so revisions
+Writers hold the write lock for their whole transaction (`search.db.writer`), so revisions
 increase in the order transactions commit, and a reader that saw revision R has seen every vector
 stamped R or lower. Index builds record the R they include; what changed since is then a range
 query, never a comparison of wall-clock times.

@@ -1,4 +1,4 @@
-"""Shared fixtures: settings and a migrated SQLite product store under tmp_path."""
+"""Shared fixtures: settings, and migrated product stores (SQLite and a real PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ from indexer.cli import app as facet_app
 from migrations.runner import upgrade_database
 from search.config import DbSettings, Settings
 from search.db import make_engine
+from tests.postgres_server import PostgresServer
+
+# The product stores every store test runs against.
+STORES = ["sqlite", "postgresql"]
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_CATALOG = REPO / "scripts" / "sample_catalog" / "catalog.csv"
@@ -27,13 +31,39 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(home=tmp_path / "home")
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the whole session (started on first use)."""
+    server = PostgresServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=STORES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, migrated product database: a SQLite file, then a database on a real PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'facet.db'}"
+        engine = make_engine(url)
+        upgrade_database(engine)
+        engine.dispose()
+        return url
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.new_database()
+
+
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    """A real SQLite file, created by the migrations (never by create_all)."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'facet.db'}")
-    upgrade_database(engine)
+def engine(database_url: str) -> Iterator[Engine]:
+    """The store's engine, on each database Facet supports (created by the migrations)."""
+    engine = make_engine(database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def store_settings(settings: Settings, database_url: str) -> Settings:
+    """Settings whose product database is each supported store in turn."""
+    return settings.model_copy(update={"db": DbSettings(url=database_url)})
 
 
 def facet(home: Path, *args: str, env: dict[str, str] | None = None) -> Result:
@@ -43,6 +73,11 @@ def facet(home: Path, *args: str, env: dict[str, str] | None = None) -> Result:
     command line, rather than by importing the indexer's internals.
     """
     return CliRunner().invoke(facet_app, ["--home", str(home), *args], env=env)
+
+
+def store_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes `facet` use the same product database as `settings`."""
+    return {"FACET_DB__URL": settings.db.url} if settings.db.url else {}
 
 
 def write_csv(path: Path, rows: Sequence[dict[str, Any]], *, compress: bool = False) -> Path:
@@ -64,4 +99,4 @@ def write_jsonl(path: Path, rows: Sequence[dict[str, Any]], *, compress: bool = 
     return path
 
 
-__all__ = ["DbSettings", "REPO", "SAMPLE_CATALOG", "facet", "write_csv", "write_jsonl"]
+__all__ = ["DbSettings", "REPO", "SAMPLE_CATALOG", "facet", "store_env", "write_csv", "write_jsonl"]

@@ -8,10 +8,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, bindparam, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from indexer.build.loader import Encoded, Failed, Loaded, LoadResult, Unchanged
-from search.db import utcnow, writer
+from search.db import upsert, utcnow, writer
 from search.models import Embedding, ImageStatus, ProductImage
 from search.revisions import next_vector_revision
 from search.vectors import to_blob
@@ -74,15 +73,15 @@ class BatchWriter:
         now = utcnow()
         with writer(self.engine).begin() as connection:
             revision = next_vector_revision(connection)
-            upsert = sqlite_insert(EMBEDDINGS)
+            statement = upsert(EMBEDDINGS, self.engine)
             connection.execute(
-                upsert.on_conflict_do_update(
+                statement.on_conflict_do_update(
                     index_elements=[EMBEDDINGS.c.model, EMBEDDINGS.c.image_id],
                     set_={
-                        "content_hash": upsert.excluded.content_hash,
-                        "vector": upsert.excluded.vector,
-                        "created_at": upsert.excluded.created_at,
-                        "revision": upsert.excluded.revision,
+                        "content_hash": statement.excluded.content_hash,
+                        "vector": statement.excluded.vector,
+                        "created_at": statement.excluded.created_at,
+                        "revision": statement.excluded.revision,
                     },
                 ),
                 [

@@ -97,7 +97,9 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             from sqlalchemy.exc import SQLAlchemyError
 
             if isinstance(error, SQLAlchemyError):
-                raise fail(f"database: {error.__class__.__name__}: {error.args[0]}") from None
+                # Drivers' messages may span lines (psycopg adds a hint): the first one says it.
+                first_line = str(error.args[0]).strip().splitlines()[0]
+                raise fail(f"database: {error.__class__.__name__}: {first_line}") from None
             # A bug, not bad input: still one line, with the traceback for --verbose.
             log.debug("unexpected error", exc_info=True)
             raise fail(

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, String, cast, func, select
+from sqlalchemy import Engine, select
 
 from indexer.evaluation.metrics import (
     ClassScores,
@@ -20,6 +20,7 @@ from indexer.evaluation.metrics import (
     reciprocal_rank,
 )
 from indexer.evaluation.queries import EvaluationError, Query
+from search.json_text import json_text
 from search.models import Product
 from search.serving import Snapshot
 
@@ -219,8 +220,7 @@ def _catalog_labels(engine: Engine, label_field: str | None) -> dict[str, str]:
     elif label_field in PRODUCT_FIELDS:
         column = getattr(Product, label_field)
     else:
-        path = '$."' + label_field.replace('"', '\\"') + '"'
-        column = cast(func.json_extract(Product.attributes, path), String)
+        column = json_text(Product.attributes, label_field)
     query = select(Product.sku, column).where(Product.deleted_at.is_(None), column.is_not(None))
     with engine.connect() as connection:
         labels = {sku: str(value) for sku, value in connection.execute(query)}

@@ -1,4 +1,8 @@
-"""Multi-row INSERTs handed straight to the DB-API driver, for the ingest's hot path."""
+"""Multi-row INSERTs handed straight to the database driver, for the ingest's hot path.
+
+SQLite takes them as one `executemany`; PostgreSQL as one `COPY ... FROM STDIN`, its own bulk
+loading path (several times faster than INSERTs, even pipelined ones).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, insert
+
+from search.db import backend_name
 
 
 class BulkInsert:
@@ -20,6 +26,12 @@ class BulkInsert:
     def __init__(self, connection: Connection, table: Table, columns: Sequence[str]) -> None:
         self.connection = connection
         self.table = table
+        self.copy = backend_name(str(connection.engine.url)) == "postgresql"
+        if self.copy:
+            preparer = connection.dialect.identifier_preparer
+            names = ", ".join(preparer.quote(table.c[column].name) for column in columns)
+            self.sql = f"COPY {preparer.format_table(table)} ({names}) FROM STDIN"
+            return
         compiled = insert(table).compile(dialect=connection.dialect, column_keys=list(columns))
         if compiled.positiontup != list(columns):
             raise RuntimeError(f"driver does not take positional parameters: {compiled.string}")
@@ -36,5 +48,12 @@ class BulkInsert:
         return self.table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
 
     def execute(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        if rows:
+        if not rows:
+            return
+        if not self.copy:
             self.connection.exec_driver_sql(self.sql, list(rows))
+            return
+        cursor = self.connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(self.sql) as copy:
+            for row in rows:
+                copy.write_row(row)

@@ -10,13 +10,23 @@ from operator import attrgetter
 from pathlib import Path
 from typing import IO, Any, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from indexer.ingest.bulk import BulkInsert
 from indexer.ingest.dump import DEFAULT_MAX_FIELD_CHARS
 from indexer.ingest.image_rows import ImageSync
 from indexer.ingest.report import IngestReport, check_delete_share, record_rejection
 from indexer.ingest.rows import CatalogRow, Rejection, open_catalog, read_catalog
+from indexer.ingest.seen import SeenSkus
 from search.db import utcnow, writer
 from search.errors import IngestAborted
 from search.models import IngestRun, Product
@@ -25,7 +35,6 @@ from search.product import PRODUCT_FIELDS
 log = logging.getLogger(__name__)
 
 PRODUCTS = cast(Table, Product.__table__)
-SEEN_TABLE = "_ingest_seen"
 T = TypeVar("T")
 
 __all__ = ["IngestReport", "ingest_dump"]
@@ -78,11 +87,11 @@ def ingest_dump(
     clock = time.perf_counter()
     catalog = open_catalog(path, max_field_chars=max_field_chars)
     with catalog as reader, writer(engine).connect() as connection:
-        _create_seen_table(connection)
+        seen = SeenSkus(connection)
         try:
             with connection.begin() as transaction:
                 active_before = _count_active(connection) if full else 0
-                ingest = _Ingest(connection, report, strict=strict, now=started)
+                ingest = _Ingest(connection, seen, report, strict=strict, now=started)
                 for batch in _batched(read_catalog(reader), batch_size):
                     for rejection in ingest.apply(batch):
                         record_rejection(report, rejection, max_reported_rejections, rejects_out)
@@ -106,7 +115,7 @@ def ingest_dump(
                 report.revision = _record_run(connection, report, started)
             report.committed = True
         finally:
-            connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{SEEN_TABLE}")
+            seen.drop()
     return _finish(report, clock)
 
 
@@ -119,16 +128,6 @@ def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
-
-
-def _create_seen_table(connection: Connection) -> None:
-    # The SKUs met so far live in a temporary table, not a Python set, so memory stays flat
-    # however large the dump; it also finds repeated SKUs and the products a --full dump omits.
-    connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{SEEN_TABLE}")
-    connection.exec_driver_sql(
-        f"CREATE TEMP TABLE {SEEN_TABLE} (sku TEXT PRIMARY KEY, line INTEGER NOT NULL)"
-    )
-    connection.commit()
 
 
 def _count_active(connection: Connection) -> int:
@@ -164,8 +163,17 @@ _ATTRIBUTES = PRODUCT_FIELDS.index("attributes")
 class _Ingest:
     """The upsert of one dump, batch by batch, on one connection inside one transaction."""
 
-    def __init__(self, connection: Connection, report: IngestReport, *, strict: bool, now: Any):
+    def __init__(
+        self,
+        connection: Connection,
+        seen: SeenSkus,
+        report: IngestReport,
+        *,
+        strict: bool,
+        now: Any,
+    ) -> None:
         self.connection = connection
+        self.seen = seen
         self.report = report
         self.strict = strict
         self.now = now
@@ -199,7 +207,7 @@ class _Ingest:
     def _dedupe(
         self, batch: list[CatalogRow | Rejection]
     ) -> tuple[list[CatalogRow], list[Rejection]]:
-        first_lines = self._seen_lines({item.sku for item in batch if item.sku})
+        first_lines = self.seen.first_lines({item.sku for item in batch if item.sku})
         new_seen: list[tuple[str, int]] = []
         rows: list[CatalogRow] = []
         rejections: list[Rejection] = []
@@ -217,18 +225,8 @@ class _Ingest:
             else:
                 rows.append(item)
         if new_seen:
-            self.connection.exec_driver_sql(
-                f"INSERT INTO {SEEN_TABLE} (sku, line) VALUES (?, ?)", new_seen
-            )
+            self.seen.add(new_seen)
         return rows, rejections
-
-    def _seen_lines(self, skus: set[str]) -> dict[str, int]:
-        if not skus:
-            return {}
-        query = text(f"SELECT sku, line FROM {SEEN_TABLE} WHERE sku IN :skus").bindparams(
-            bindparam("skus", expanding=True)
-        )
-        return {sku: line for sku, line in self.connection.execute(query, {"skus": list(skus)})}
 
     def _existing(self, rows: list[CatalogRow]) -> dict[str, tuple[int, str, Any]]:
         """(id, content hash, deleted_at) of the batch's SKUs that are already stored."""
@@ -284,7 +282,7 @@ class _Ingest:
         statement = (
             update(PRODUCTS)
             .where(PRODUCTS.c.deleted_at.is_(None))
-            .where(PRODUCTS.c.sku.not_in(select(text("sku")).select_from(text(SEEN_TABLE))))
+            .where(PRODUCTS.c.sku.not_in(SeenSkus.skus()))
             .values(deleted_at=self.now, updated_at=self.now)
         )
         return self.connection.execute(statement).rowcount

@@ -13,15 +13,15 @@ from pydantic import SecretStr
 from api.app import create_app
 from search.builds import BuildStore
 from search.config import ApiSettings, IndexSettings, Settings
-from tests.conftest import SAMPLE_CATALOG, facet
+from tests.conftest import SAMPLE_CATALOG, facet, store_env
 
 QUERIES = SAMPLE_CATALOG.parent / "queries"
 KEY = {"X-API-Key": "s3cret"}
 
 
 @pytest.fixture
-def admin_settings(api_settings: Settings) -> Settings:
-    return api_settings.model_copy(update={"api": ApiSettings(api_key=SecretStr("s3cret"))})
+def admin_settings(store_api_settings: Settings) -> Settings:
+    return store_api_settings.model_copy(update={"api": ApiSettings(api_key=SecretStr("s3cret"))})
 
 
 def photo(name: str) -> tuple[str, bytes, str]:
@@ -41,7 +41,7 @@ def top_sku(client: TestClient, name: str) -> str:
 
 def assert_consistent(settings: Settings) -> None:
     """`facet verify` finds the live index in line with the product store."""
-    result = facet(settings.home, "verify")
+    result = facet(settings.home, "verify", env=store_env(settings))
     assert result.exit_code == 0, result.output
 
 
@@ -173,7 +173,12 @@ def test_reload_switches_builds_without_failing_requests_in_flight(
 ) -> None:
     with TestClient(create_app(admin_settings)) as client:
         before = client.get("/v1/ready").json()["build_id"]
-        assert facet(admin_settings.home, "build", "--rebuild").exit_code == 0
+        assert (
+            facet(
+                admin_settings.home, "build", "--rebuild", env=store_env(admin_settings)
+            ).exit_code
+            == 0
+        )
         statuses: list[int] = []
 
         def searching() -> None:

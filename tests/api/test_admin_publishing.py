@@ -9,22 +9,24 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from sqlalchemy import select
 
 from api.app import create_app
 from search.builds import BuildStore
 from search.config import ApiSettings, Settings
 from search.db import make_engine
+from search.models import ImageStatus, Product, ProductImage
 from tests.api.test_admin import KEY, assert_consistent, photo, top_sku
-from tests.conftest import SAMPLE_CATALOG, facet, write_csv
+from tests.conftest import SAMPLE_CATALOG, facet, store_env, write_csv
 
 
 @pytest.fixture
-def admin_settings(api_settings: Settings) -> Settings:
-    return api_settings.model_copy(update={"api": ApiSettings(api_key=SecretStr("s3cret"))})
+def admin_settings(store_api_settings: Settings) -> Settings:
+    return store_api_settings.model_copy(update={"api": ApiSettings(api_key=SecretStr("s3cret"))})
 
 
 def run_cli(settings: Settings, *args: str) -> str:
-    result = facet(settings.home, *args)
+    result = facet(settings.home, *args, env=store_env(settings))
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -46,12 +48,13 @@ def index_ids(settings: Settings) -> set[int]:
 
 def image_ids(settings: Settings, sku: str) -> set[int]:
     engine = make_engine(settings.database_url)
+    query = (
+        select(ProductImage.id)
+        .join(Product, Product.id == ProductImage.product_id)
+        .where(Product.sku == sku, ProductImage.status == ImageStatus.READY)
+    )
     with engine.connect() as connection:
-        rows = connection.exec_driver_sql(
-            "SELECT i.id FROM product_images i JOIN products p ON p.id = i.product_id "
-            "WHERE p.sku = ? AND i.status = 'ready'",
-            (sku,),
-        ).all()
+        rows = connection.execute(query).all()
     engine.dispose()
     return {row[0] for row in rows}
 

@@ -132,3 +132,23 @@ def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith("facet: error: setting FACET_INDEX__TARGET_RECALL: ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "fragments"),
+    [
+        # psycopg's message spans two lines ("Is the server running on that host...").
+        (
+            "postgresql+psycopg://facet@127.0.0.1:1/facet",
+            ["database: OperationalError: (psycopg.OperationalError)"],
+        ),
+        ("mysql://facet@localhost/facet", ["setting FACET_DB__URL: ", "'mysql' is not supported"]),
+    ],
+)
+def test_a_database_that_cannot_be_used_is_a_one_line_error(
+    url: str, fragments: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACET_DB__URL", url)
+    code, _, err = facet(tmp_path, "status")
+    for fragment in fragments:
+        assert_one_line_error(code, err, fragment)

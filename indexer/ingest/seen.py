@@ -1,0 +1,53 @@
+"""The SKUs an ingest has met so far, in a temporary table of its connection.
+
+A table rather than a Python set, so memory stays flat however large the dump; it also finds
+repeated SKUs and the products a `--full` dump omits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Column, Connection, Integer, MetaData, Select, Table, Text, select
+
+from indexer.ingest.bulk import BulkInsert
+
+SEEN = Table(
+    "_ingest_seen",
+    MetaData(),
+    Column("sku", Text, primary_key=True),
+    Column("line", Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+class SeenSkus:
+    """The seen-SKU table of one connection: created empty, dropped by `drop`."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        # Temporary tables belong to the connection: a pooled one may still have it from a run
+        # that died before its cleanup.
+        SEEN.drop(connection, checkfirst=True)
+        SEEN.create(connection)
+        connection.commit()
+        self.insert = BulkInsert(connection, SEEN, ("sku", "line"))
+
+    def first_lines(self, skus: set[str]) -> dict[str, int]:
+        """The dump line each of these SKUs was first seen on, for those seen before."""
+        if not skus:
+            return {}
+        query = select(SEEN.c.sku, SEEN.c.line).where(SEEN.c.sku.in_(list(skus)))
+        return {sku: line for sku, line in self.connection.execute(query)}
+
+    def add(self, seen: Iterable[tuple[str, int]]) -> None:
+        self.insert.execute(list(seen))
+
+    @staticmethod
+    def skus() -> Select[tuple[str]]:
+        """Every seen SKU, as a subquery."""
+        return select(SEEN.c.sku)
+
+    def drop(self) -> None:
+        SEEN.drop(self.connection, checkfirst=True)
+        self.connection.commit()
