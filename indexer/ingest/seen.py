@@ -44,6 +44,15 @@ class SeenSkus:
         self.insert.execute(list(seen))
 
     @staticmethod
+    def lines(first: int, last: int) -> Select[tuple[str]]:
+        """The SKUs first seen on these dump lines (one batch's), as a subquery.
+
+        Joining on it instead of `sku IN (...)` spares compiling, sending and parsing a
+        parameter per row (a third of a PostgreSQL ingest's time).
+        """
+        return select(SEEN.c.sku).where(SEEN.c.line.between(first, last))
+
+    @staticmethod
     def skus() -> Select[tuple[str]]:
         """Every seen SKU, as a subquery."""
         return select(SEEN.c.sku)

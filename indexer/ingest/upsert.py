@@ -14,7 +14,6 @@ from sqlalchemy import (
     Connection,
     Engine,
     Table,
-    bindparam,
     func,
     insert,
     select,
@@ -27,7 +26,7 @@ from indexer.ingest.image_rows import ImageSync
 from indexer.ingest.report import IngestReport, check_delete_share, record_rejection
 from indexer.ingest.rows import CatalogRow, Rejection, open_catalog, read_catalog
 from indexer.ingest.seen import SeenSkus
-from search.db import utcnow, writer
+from search.db import upsert, utcnow, writer
 from search.errors import IngestAborted
 from search.models import IngestRun, Product
 from search.product import PRODUCT_FIELDS
@@ -155,6 +154,7 @@ def _record_run(connection: Connection, report: IngestReport, started: Any) -> i
 
 
 PRODUCT_INSERT_COLUMNS = (*PRODUCT_FIELDS, "content_hash", "created_at", "updated_at")
+UPDATED_COLUMNS = (*PRODUCT_FIELDS, "content_hash", "updated_at")
 # The row's fields as a tuple, in column order, at C speed (a million rows go through here).
 _FIELD_VALUES = attrgetter(*PRODUCT_FIELDS)
 _ATTRIBUTES = PRODUCT_FIELDS.index("attributes")
@@ -234,11 +234,16 @@ class _Ingest:
             return {}
         query = select(
             PRODUCTS.c.sku, PRODUCTS.c.id, PRODUCTS.c.content_hash, PRODUCTS.c.deleted_at
-        ).where(PRODUCTS.c.sku.in_([row.sku for row in rows]))
+        ).where(PRODUCTS.c.sku.in_(self._batch_skus(rows)))
         return {
             sku: (id_, hash_, deleted)
             for sku, id_, hash_, deleted in self.connection.execute(query)
         }
+
+    @staticmethod
+    def _batch_skus(rows: list[CatalogRow]) -> Any:
+        # Every row of a batch was just added to the seen table, on its increasing line numbers.
+        return SeenSkus.lines(rows[0].line, rows[-1].line)
 
     def _insert(self, inserts: list[tuple[CatalogRow, str]]) -> None:
         if not inserts:
@@ -251,8 +256,10 @@ class _Ingest:
                 values[_ATTRIBUTES] = to_json(values[_ATTRIBUTES])
             rows.append((*values, fingerprint, self.now_db, self.now_db))
         self.product_insert.execute(rows)
-        skus = [row.sku for row, _ in inserts]
-        query = select(PRODUCTS.c.sku, PRODUCTS.c.id).where(PRODUCTS.c.sku.in_(skus))
+        rows_in = [row for row, _ in inserts]
+        query = select(PRODUCTS.c.sku, PRODUCTS.c.id).where(
+            PRODUCTS.c.sku.in_(self._batch_skus(rows_in))
+        )
         ids = {sku: product_id for sku, product_id in self.connection.execute(query)}
         self.report.inserted += len(inserts)
         self.report.images_added += self.images.add_new(
@@ -262,14 +269,19 @@ class _Ingest:
     def _update(self, updates: list[tuple[int, CatalogRow, str]]) -> None:
         if not updates:
             return
-        params = [
-            {**row.values(), "content_hash": fingerprint, "_id": product_id, "updated_at": self.now}
-            for product_id, row, fingerprint in updates
-        ]
-        statement = (
-            update(PRODUCTS).where(PRODUCTS.c.id == bindparam("_id")).values(deleted_at=None)
+        # The dialect's own INSERT ... ON CONFLICT DO UPDATE, sent as multi-row statements:
+        # several times faster than an UPDATE per row on PostgreSQL, and as fast on SQLite.
+        statement = upsert(PRODUCTS, self.connection.engine)
+        changed = {name: statement.excluded[name] for name in UPDATED_COLUMNS}
+        self.connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[PRODUCTS.c.sku], set_={**changed, "deleted_at": None}
+            ),
+            [
+                {**row.values(), "content_hash": fingerprint, "updated_at": self.now}
+                for _, row, fingerprint in updates
+            ],
         )
-        self.connection.execute(statement, params)
         self.report.updated += len(updates)
         added, removed = self.images.sync(
             [(product_id, row.images) for product_id, row, _ in updates]
