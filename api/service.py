@@ -37,6 +37,7 @@ class Service:
             embedder=EmbedderOptions.from_settings(settings),
             filters_in_memory=settings.search.filters == "memory",
             filter_check_s=settings.search.filter_check_s,
+            follow_s=settings.api.follow_builds_s,
             retune=RetunePolicy(
                 share=settings.index.retune_share,
                 target=settings.index.target_recall,

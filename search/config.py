@@ -127,7 +127,8 @@ class SearchSettings(BaseModel):
     # per image, read at load and kept current; search/filter_table.py) or "database" (one SQL
     # query per filtered search, as the command line does).
     filters: Literal["memory", "database"] = "memory"
-    # How often the service looks for a re-ingested catalogue to read its filter table again.
+    # How often the service looks for a re-ingested catalogue, or products changed through
+    # another replica, to read its filter table again.
     filter_check_s: float = Field(default=1.0, gt=0)
 
 
@@ -136,6 +137,10 @@ class ApiSettings(HttpSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # How often the service looks for a build published by another process (`facet build`,
+    # a rollback, another replica's admin write) and loads it; 0 turns it off (then only
+    # POST /v1/admin/reload or a restart loads it). search/build_follower.py.
+    follow_builds_s: float = Field(default=2.0, ge=0)
     # Uploads larger than this are refused with 413; reading stops at the limit.
     max_upload_bytes: int = Field(default=10 * 2**20, ge=1)
     max_k: int = Field(default=100, ge=1)

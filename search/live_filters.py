@@ -14,6 +14,7 @@ from search.filter_params import Filters
 from search.filter_table import Allowed, FilterTable
 from search.models import Product
 from search.reads import catalog_revision
+from search.revisions import product_revision
 
 log = logging.getLogger(__name__)
 
@@ -21,14 +22,18 @@ log = logging.getLogger(__name__)
 class LiveFilters:
     """One filter table for a long-running process, shared by its snapshots.
 
-    `facet ingest` changes products behind the service's back; each ingest is a new catalogue
-    revision, which is looked up at most every `check_every_s` seconds (one tiny query) and
-    then read again in a background thread while the old table goes on answering.
+    `facet ingest` changes products behind the service's back, and so do admin writes through
+    other replicas of the service; each ingest is a new catalogue revision and each admin write
+    a new product revision. Both are looked up at most every `check_every_s` seconds (one tiny
+    query each); when either moved, the table is read again in a background thread while the
+    old one goes on answering. (This process's own admin writes are patched in at once, and
+    then read again in the background too: the counter cannot say whose write it was.)
     """
 
     def __init__(self, engine: Engine, *, check_every_s: float = 1.0) -> None:
         self.engine = engine
         self.check_every_s = check_every_s
+        self._product_revision = self._read_product_revision()
         self._table = FilterTable.load(engine)
         self._checked = time.monotonic()
         self._lock = threading.Lock()
@@ -46,7 +51,12 @@ class LiveFilters:
 
     def reload(self) -> None:
         """Read the whole table again, now (a new build was loaded)."""
+        self._product_revision = self._read_product_revision()
         self._table = FilterTable.load(self.engine)
+
+    def _read_product_revision(self) -> int:
+        with self.engine.connect() as connection:
+            return product_revision(connection)
 
     def products_changed(self, skus: Collection[str]) -> None:
         """Read these products again (an admin write changed their fields or images)."""
@@ -69,7 +79,8 @@ class LiveFilters:
         self._checked = now
         with self.engine.connect() as connection:
             revision = catalog_revision(connection)
-        if revision == self._table.catalog_revision:
+            products = product_revision(connection)
+        if revision == self._table.catalog_revision and products == self._product_revision:
             return
         with self._lock:
             if self._reading:
@@ -79,12 +90,14 @@ class LiveFilters:
 
     def _refresh(self) -> None:
         try:
+            # Read first: a change committed while the table is read is seen by the next check.
+            products = self._read_product_revision()
             table = FilterTable.load(self.engine)
             with self._lock:
                 changed, self._changed_while_reading = self._changed_while_reading, set()
                 if changed:
                     table = table.with_products(self.engine, self._product_ids(changed))
-                self._table = table
+                self._table, self._product_revision = table, products
             log.info("filter table read again: %d images", len(table))
         except Exception:  # the old table keeps answering; the next check tries again
             log.exception("could not read the filter table again")

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from search.errors import UnknownProduct
 from search.models import Embedding, ImageStatus, Product, ProductImage
 from search.product import ProductFields, product_fingerprint
-from search.revisions import next_vector_revision
+from search.revisions import next_product_revision, next_vector_revision
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ def upsert_product(
     product.updated_at = now
     product.content_hash = product_fingerprint(fields, [image.uri for image in images])
     session.flush()
+    next_product_revision(session.connection())
 
     existing = {image.uri: image for image in product.images}
     wanted = {image.uri for image in images}
@@ -105,3 +106,4 @@ def delete_product(session: Session, sku: str, *, now: datetime) -> None:
     if product is None:
         raise UnknownProduct(f"no active product with sku {sku!r}")
     product.deleted_at = product.updated_at = now
+    next_product_revision(session.connection())

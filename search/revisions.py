@@ -13,13 +13,31 @@ from sqlalchemy import Connection, select, update
 from search.models import Counter
 
 VECTORS = "vectors"
+# Taken by every admin write of a product: replicas watch it to read changed products again.
+PRODUCTS = "products"
 
 
 def next_vector_revision(connection: Connection) -> int:
     """Take the next revision, inside the caller's write transaction."""
+    return _next(connection, VECTORS)
+
+
+def next_product_revision(connection: Connection) -> int:
+    """Take the next product revision, inside the caller's write transaction."""
+    return _next(connection, PRODUCTS)
+
+
+def product_revision(connection: Connection) -> int:
+    """The newest product revision committed."""
+    return int(
+        connection.execute(select(Counter.value).where(Counter.name == PRODUCTS)).scalar_one()
+    )
+
+
+def _next(connection: Connection, name: str) -> int:
     statement = (
         update(Counter)
-        .where(Counter.name == VECTORS)
+        .where(Counter.name == name)
         .values(value=Counter.value + 1)
         .returning(Counter.value)
     )

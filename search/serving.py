@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from search.backbones import load_backbone
+from search.build_follower import BuildFollower
 from search.builds import BuildStore, LoadedBuild, Manifest
 from search.config import Precision, Settings
 from search.db import utcnow
@@ -138,7 +139,10 @@ class LiveIndex:
         filters_in_memory: bool = False,
         filter_check_s: float = 1.0,
         retune: RetunePolicy | None = None,
+        follow_s: float = 0.0,
     ) -> None:
+        """`follow_s`: how often to look for a build another process published (0: never;
+        search.build_follower)."""
         self.store = store
         self.engine = engine
         self.ranking = ranking
@@ -149,6 +153,7 @@ class LiveIndex:
         self.retuner = Retuner(retune or RetunePolicy())
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
+        self.follower = BuildFollower(store, self.reload, every_s=follow_s)
 
     def current(self) -> Snapshot:
         """The live snapshot.
@@ -157,6 +162,7 @@ class LiveIndex:
             IndexNotReady: no index was loaded (none built yet, or it failed to load).
         """
         snapshot = self._snapshot
+        self.follower.check(snapshot.manifest.build_id if snapshot is not None else None)
         if snapshot is None:
             raise IndexNotReady("no index is loaded: run `facet build`, then reload")
         return snapshot
