@@ -66,6 +66,16 @@ def store_settings(settings: Settings, database_url: str) -> Settings:
     return settings.model_copy(update={"db": DbSettings(url=database_url)})
 
 
+@pytest.fixture(scope="session")
+def built_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample catalogue ingested and built under a home on SQLite, once (copy it to write)."""
+    home = tmp_path_factory.mktemp("built-home")
+    for step in (["ingest", str(SAMPLE_CATALOG)], ["build"]):
+        result = facet(home, *step)
+        assert result.exit_code == 0, result.output
+    return home
+
+
 def facet(home: Path, *args: str, env: dict[str, str] | None = None) -> Result:
     """Run `facet --home HOME ARGS...` as a user would (in-process); checks nothing.
 

@@ -1,10 +1,21 @@
 """The `facet` command line. The only place in `indexer/` that reads `Settings`."""
 
 # Importing the command modules registers their commands on `app`.
-from indexer.cli import build, builds, catalog, evaluate, search, train, verify
+from indexer.cli import build, builds, catalog, evaluate, migrate_store, search, train, verify
 from indexer.cli.common import app
 
-__all__ = ["app", "build", "builds", "catalog", "evaluate", "search", "train", "verify", "main"]
+__all__ = [
+    "app",
+    "build",
+    "builds",
+    "catalog",
+    "evaluate",
+    "migrate_store",
+    "search",
+    "train",
+    "verify",
+    "main",
+]
 
 
 def main() -> None:

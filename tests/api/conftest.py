@@ -20,15 +20,6 @@ from tests.postgres_server import PostgresServer
 
 
 @pytest.fixture(scope="session")
-def built_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("built-home")
-    for step in (["ingest", str(SAMPLE_CATALOG)], ["build"]):
-        result = facet(home, *step)
-        assert result.exit_code == 0, result.output
-    return home
-
-
-@pytest.fixture(scope="session")
 def built_postgres_home(
     postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, str]:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.api.conftest import api_settings, built_home, client
+from tests.api.conftest import api_settings, client
 
-__all__ = ["api_settings", "built_home", "client"]
+__all__ = ["api_settings", "client"]

@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from search.config import Settings
-from tests.api.conftest import api_settings, built_home  # noqa: F401 - the fixtures used here
+from tests.api.conftest import api_settings  # noqa: F401 - the fixtures used here
+from tests.conftest import built_home  # noqa: F401
 from tests.reliability.upload_cases import generate_cases
 
 FAST_CASES = 240
