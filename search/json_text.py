@@ -39,5 +39,8 @@ def _sqlite(element: json_text, compiler: Any, **kw: Any) -> str:
 
 @compiles(json_text, "postgresql")
 def _postgresql(element: json_text, compiler: Any, **kw: Any) -> str:
-    column, key = list(element.clauses)
-    return f"({compiler.process(column, **kw)} ->> {compiler.process(key, **kw)})"
+    # What SQLAlchemy's JSON type renders, `column ->> key`, but with the key parameter of this
+    # element: a parameter made here would escape the statement cache's key, and a cached
+    # statement would then run with the first key it was compiled for.
+    column, key = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"({column} ->> {key})"
