@@ -52,6 +52,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return server.new_database()
 
 
+@pytest.fixture(params=STORES)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A product database that does not exist yet (SQLite) or is empty (PostgreSQL)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'new' / 'facet.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.new_database(migrated=False)
+
+
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     """The store's engine, on each database Facet supports (created by the migrations)."""

@@ -15,10 +15,11 @@ from migrations.runner import current_revision, downgrade_database, head_revisio
 from search.db import Base, make_engine
 
 TABLES = {"products", "product_images", "ingest_runs"}
+# The same Alembic history on every store; an empty SQLite file or PostgreSQL database each.
 
 
-def test_upgrade_from_empty_creates_the_schema(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'new' / 'facet.db'}")
+def test_upgrade_from_empty_creates_the_schema(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
     assert current_revision(engine) is None
     upgrade_database(engine)
     assert current_revision(engine) == head_revision()
@@ -27,16 +28,16 @@ def test_upgrade_from_empty_creates_the_schema(tmp_path: Path) -> None:
     assert current_revision(engine) == head_revision()
 
 
-def test_migrations_match_the_models(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'facet.db'}")
+def test_migrations_match_the_models(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
     upgrade_database(engine)
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
 
 
-def test_downgrade_to_base_and_back(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'facet.db'}")
+def test_downgrade_to_base_and_back(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
     upgrade_database(engine)
     downgrade_database(engine, "base")
     assert not TABLES & set(inspect(engine).get_table_names())
@@ -44,8 +45,8 @@ def test_downgrade_to_base_and_back(tmp_path: Path) -> None:
     assert TABLES <= set(inspect(engine).get_table_names())
 
 
-def test_upgrading_keeps_existing_data(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'facet.db'}")
+def test_upgrading_keeps_existing_data(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
     upgrade_database(engine, "0001")
     with engine.begin() as connection:
         connection.execute(
