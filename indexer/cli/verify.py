@@ -23,12 +23,12 @@ def verify(
     """Check the index against the product store: missing, stale and outdated vectors."""
     from indexer.build.index_step import build_index
     from indexer.build.verify import verify_index
-    from search.builds import BuildStore
+    from search.backends import build_store
 
     context: Context = ctx.obj
     settings = context.settings
-    store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
     with open_store(settings) as engine:
+        store = build_store(settings, engine)
         # Checked against the live build's own backbone (a fine-tuned one, say), never the
         # configured default: repairing re-indexes stored vectors and loads no model.
         report = verify_index(engine, store)
