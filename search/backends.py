@@ -11,7 +11,7 @@ from collections.abc import Collection
 
 from sqlalchemy import Engine
 
-from search.builds import BuildStore, ExternalIndexes
+from search.builds import BuildStore, ExternalIndexes, Manifest
 from search.config import Settings
 from search.index import IdArray, VectorIndex
 from search.live_filters import LiveFilters
@@ -78,3 +78,24 @@ def sync_products(index: VectorIndex, skus: Collection[str]) -> int:
 def wrong_fields(index: VectorIndex) -> list[int]:
     """Ids whose product fields in the index are not the store's (FAISS holds none)."""
     return index.wrong_fields() if isinstance(index, MilvusIndex) else []
+
+
+def alias_problem(store: BuildStore, manifest: Manifest) -> str:
+    """What is wrong with the Milvus alias of a live Milvus build ("" if nothing)."""
+    if manifest.backend != "milvus" or store.external is None:
+        return ""
+    from search.milvus_store import MilvusStore
+
+    assert isinstance(store.external, MilvusStore)
+    target = store.external.alias_target()
+    if target == manifest.collection:
+        return ""
+    return f"alias {store.external.prefix} names {target or 'nothing'}, not {manifest.collection}"
+
+
+def repair_fields(store: BuildStore, manifest: Manifest) -> int:
+    """Bring the live build's product fields and alias in line (`facet verify --repair`):
+    returns the rows re-written."""
+    if store.external is not None:
+        store.external.point_to(manifest)
+    return sync_fields(store.load_current().index)

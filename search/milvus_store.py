@@ -41,6 +41,9 @@ def milvus_client(uri: str, token: str | None) -> Any:
         raise BackendUnavailable(
             "FACET_INDEX__BACKEND=milvus needs pymilvus: pip install 'facet[milvus]'"
         ) from None
+    # Milvus Lite cannot say the read timestamp a query iterator asks for; pymilvus warns on
+    # every iterator (ids, fields) and falls back to the client's clock, which is right here.
+    logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
     try:
         return MilvusClient(uri=uri, token=token or "")
     except Exception as error:  # pymilvus raises its own and gRPC's errors
