@@ -9,7 +9,8 @@ from typing import TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from search.builds import BuildStore, Manifest
+from search.backends import build_store
+from search.builds import Manifest
 from search.config import Settings
 from search.errors import FacetError
 from search.retune import RetunePolicy
@@ -29,7 +30,7 @@ class Service:
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings = settings
         self.engine = engine
-        self.store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
+        self.store = build_store(settings, engine)
         self.index = LiveIndex(
             self.store,
             engine,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -41,10 +42,11 @@ def photos(dataset: Path, limit: int = 200) -> list[bytes]:
     return [path.read_bytes() for path in paths[:limit]]
 
 
-def build_index(home: Path) -> None:
+def build_index(home: Path, backend: str) -> None:
     facet = [sys.executable, "-m", "indexer", "--home", str(home), "--quiet"]
+    env = {**os.environ, "FACET_INDEX__BACKEND": backend}
     for step in (["ingest", str(SAMPLE / "catalog.csv")], ["build"]):
-        subprocess.run([*facet, *step], check=True, capture_output=True)
+        subprocess.run([*facet, *step], check=True, capture_output=True, env=env)
 
 
 async def load(url: str, images: list[bytes], concurrency: int, total: int) -> dict[str, float]:
@@ -91,16 +93,24 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="Grocery dataset")
     parser.add_argument("--requests", type=int, default=200, help="requests per concurrency")
     parser.add_argument("--json", action="store_true", help="end with one JSON object")
+    parser.add_argument(
+        "--backend",
+        choices=("faiss", "milvus"),
+        default="faiss",
+        help="vector index (milvus: Milvus Lite in the temporary home)",
+    )
     args = parser.parse_args()
     images = photos(args.dataset)
     rows: dict[tuple[bool, int], dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="facet-bench-api-") as tmp:
         home = Path(tmp)
-        build_index(home)
+        build_index(home, args.backend)
         for batched in (True, False):
-            server, url = start_server(
-                home, {"FACET_API__MICRO_BATCHING": str(batched)}, name="bench_api"
-            )
+            settings = {
+                "FACET_API__MICRO_BATCHING": str(batched),
+                "FACET_INDEX__BACKEND": args.backend,
+            }
+            server, url = start_server(home, settings, name="bench_api")
             try:
                 for concurrency in CONCURRENCY:
                     rows[(batched, concurrency)] = asyncio.run(
@@ -109,7 +119,10 @@ def main() -> None:
             finally:
                 server.terminate()
                 server.wait(timeout=30)
-    print(f"{args.requests} searches per row, {len(images)} distinct photos, sample catalogue")
+    print(
+        f"{args.requests} searches per row, {len(images)} distinct photos, sample catalogue, "
+        f"{args.backend} index"
+    )
     print(
         f"{'micro-batching':<16}{'clients':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
         f"{'req/s':>8}{'errors':>8}"
@@ -120,6 +133,7 @@ def main() -> None:
             f"{row['p95_ms']:>9.1f}{row['p99_ms']:>9.1f}{row['rps']:>8.1f}{row['errors']:>8}"
         )
     figures = {
+        "backend": args.backend,
         "p50_ms_c1": round(rows[(True, 1)]["p50_ms"], 1),
         "p99_ms_c1": round(rows[(True, 1)]["p99_ms"], 1),
         "rps_c16_batched": round(rows[(True, 16)]["rps"], 1),

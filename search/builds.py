@@ -18,49 +18,20 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from search.build_folders import STAGING_PREFIX, dead_owner
 from search.db import utcnow
 from search.durable import fsync_path, write_durably
 from search.errors import IncompatibleIndex, IndexNotReady, PublishBusy, StaleBuild, UnknownBuild
 from search.index import VectorIndex, descriptor_path
-from search.ondisk import LISTS_FILE, SCRATCH_PREFIX
+from search.manifest import ExternalIndexes as ExternalIndexes
+from search.manifest import Manifest as Manifest
+from search.ondisk import LISTS_FILE
 from search.ondisk_index import OnDiskIndex
 
 INDEX_FILE = "index.faiss"
 MANIFEST_FILE = "manifest.json"
 POINTER_FILE = "CURRENT"
 LOCK_FILE = ".publish.lock"
-STAGING_PREFIX = ".staging-"
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """What a build holds and how it was made."""
-
-    build_id: str
-    backbone: str  # backbone identity: name plus weights hash
-    backbone_name: str
-    dim: int
-    metric: str
-    factory: str
-    nlist: int
-    nprobe: int
-    ntotal: int
-    trained_size: int  # vectors the lists were trained for
-    recall_at_10: float  # measured at nprobe against exact search
-    catalog_revision: int | None
-    created_at: str  # ISO 8601, UTC
-    derived_from: str | None  # the build this one updated incrementally, if any
-    # Every stored vector with a revision up to this one is in the build (None: unknown, for
-    # builds published before revisions existed).
-    vector_revision: int | None = None
-    # The descriptor transform the index's vectors went through (search.descriptors
-    # DescriptorPlan.signature); "none" for raw vectors, and for builds made before it existed.
-    descriptor: str = "none"
-    # How query photos are embedded for this build (search.views): its photo mean was learned
-    # with these views, so the service uses them whatever the settings say now.
-    query_views: str = "1"
-    # "disk": the lists are a memory-mapped file beside the index (search.ondisk_index).
-    lists: str = "memory"
 
 
 @dataclass
@@ -73,8 +44,17 @@ class BuildStore:
     """The folder of index builds under FACET_HOME. Publishing is atomic: a crash at any moment
     leaves the previous build current and loadable."""
 
-    def __init__(self, root: Path, *, keep: int = 3, lock_timeout_s: float = 600.0) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        keep: int = 3,
+        lock_timeout_s: float = 600.0,
+        external: ExternalIndexes | None = None,
+    ) -> None:
+        """`external`: where the configured backend's builds live, if not in FACET_HOME."""
         self.root = root
+        self.external = external
         self.builds = root / "builds"
         self.keep = max(keep, 2)
         self.lock_timeout_s = lock_timeout_s
@@ -226,12 +206,15 @@ class BuildStore:
         path = self.builds / build_id / INDEX_FILE
         try:
             loader = OnDiskIndex.load if manifest.lists == "disk" else VectorIndex.load
-            index = loader(
-                str(path),
-                factory=manifest.factory,
-                trained_size=manifest.trained_size,
-                nprobe=manifest.nprobe,
-            )
+            if manifest.backend != "faiss":
+                index = self._external(manifest).load(manifest)
+            else:
+                index = loader(
+                    str(path),
+                    factory=manifest.factory,
+                    trained_size=manifest.trained_size,
+                    nprobe=manifest.nprobe,
+                )
         except (RuntimeError, OSError, ValueError, KeyError) as error:
             raise IndexNotReady(f"index build {build_id} is unreadable: {error}") from None
         if index.dim != manifest.dim:
@@ -240,14 +223,29 @@ class BuildStore:
             )
         return LoadedBuild(manifest, index)
 
+    def _external(self, manifest: Manifest) -> ExternalIndexes:
+        if self.external is None or self.external.name != manifest.backend:
+            raise IncompatibleIndex(
+                f"index {manifest.build_id} lives in {manifest.backend}: set "
+                f"FACET_INDEX__BACKEND={manifest.backend} to use it"
+            )
+        return self.external
+
     def previous_id(self) -> str | None:
-        """The build published before the current one (what `rollback` goes back to), if kept."""
+        """The build published before the current one (what `rollback` goes back to), if kept.
+
+        Builds that share the current one's collection (updates of a Milvus collection, made in
+        place) are passed over: going back to them would change nothing.
+        """
         current = self.current_id()
         builds = self.build_ids()
         if current is None or current not in builds:
             return None
-        position = builds.index(current)
-        return builds[position - 1] if position > 0 else None
+        collection = self.manifest(current).collection
+        for build_id in reversed(builds[: builds.index(current)]):
+            if not collection or self.manifest(build_id).collection != collection:
+                return build_id
+        return None
 
     def rollback(self) -> tuple[str, str]:
         """Make the build before the current one current; returns (from, to)."""
@@ -262,39 +260,23 @@ class BuildStore:
 
     def _point_to(self, build_id: str) -> None:
         write_durably(self.root / POINTER_FILE, build_id + "\n")
+        if self.external is not None:
+            # After CURRENT, which is what Facet reads: a crash in between leaves the alias
+            # behind, which the next publish (or `facet verify --repair`) moves on.
+            self.external.point_to(self.manifest(build_id))
 
     def _prune(self) -> None:
         current = self.current_id()
         builds = self.build_ids()
-        for build_id in builds[: max(0, len(builds) - self.keep)]:
-            if build_id != current:
-                shutil.rmtree(self.builds / build_id, ignore_errors=True)
+        gone = [b for b in builds[: max(0, len(builds) - self.keep)] if b != current]
+        dropped = [self.manifest(b) for b in gone] if self.external is not None else []
+        for build_id in gone:
+            shutil.rmtree(self.builds / build_id, ignore_errors=True)
+        if self.external is not None:
+            kept = [self.manifest(b) for b in builds if b not in gone]
+            self.external.drop(dropped, kept)
         for stray in self.builds.iterdir():
             # Only the leftovers of dead processes: a live one may be writing its build now, or
             # reading from a scratch folder (search.ondisk).
-            owner = _owner_pid(stray.name)
-            if owner is not None and stray.is_dir() and not _alive(owner):
+            if stray.is_dir() and dead_owner(stray.name):
                 shutil.rmtree(stray, ignore_errors=True)
-
-
-def _owner_pid(name: str) -> int | None:
-    """The process a staging or scratch folder belongs to (None: not such a folder)."""
-    for prefix in (STAGING_PREFIX, SCRATCH_PREFIX):
-        if name.startswith(prefix):
-            try:
-                return int(name.removeprefix(prefix).split("-")[0])
-            except ValueError:
-                return 0
-    return None
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -10,13 +10,21 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from search.db import backend_name
 from search.embed_config import EmbedSettings as EmbedSettings
 from search.embed_config import Precision as Precision
 from search.http_config import HttpSettings
+from search.milvus_config import MilvusSettings, unsupported
 from search.ranking import ProductScore, Ranking
 
 
@@ -77,6 +85,9 @@ class DownloadSettings(BaseModel):
 class IndexSettings(BaseModel):
     """The vector index."""
 
+    # Where the vectors live: FAISS files under FACET_HOME, or Milvus collections
+    # (FACET_MILVUS__..., docs/index.md#milvus-backend).
+    backend: Literal["faiss", "milvus"] = "faiss"
     # An explicit FAISS factory string (e.g. "IVF1024,Flat") instead of the automatic choice.
     factory: str | None = None
     # Over this much memory for full vectors, the index stores compressed ones (SQ6, re-ranked).
@@ -111,6 +122,18 @@ class IndexSettings(BaseModel):
     # that many components are kept, which also shrinks the index.
     whitening: Literal["none", "pca", "whiten"] = "none"
     dimensions: int | None = Field(default=None, ge=2)
+
+    @model_validator(mode="after")
+    def _backend_can_build(self) -> IndexSettings:
+        if self.backend == "milvus":
+            # Centring needs a photo mean, known only at build time (checked there).
+            reshaped = self.whitening != "none" or self.dimensions is not None
+            why = unsupported(
+                shards=self.shards, factory=self.factory, descriptor="pca" if reshaped else "none"
+            )
+            if why:
+                raise ValueError(why)
+        return self
 
 
 class SearchSettings(BaseModel):
@@ -184,6 +207,7 @@ class Settings(BaseSettings):
     embed: EmbedSettings = EmbedSettings()
     download: DownloadSettings = DownloadSettings()
     index: IndexSettings = IndexSettings()
+    milvus: MilvusSettings = MilvusSettings()
     search: SearchSettings = SearchSettings()
     api: ApiSettings = ApiSettings()
 
@@ -215,6 +239,11 @@ class Settings(BaseSettings):
         if self.db.url:
             return self.db.url
         return f"sqlite:///{(self.home / 'facet.db').resolve()}"
+
+    @property
+    def milvus_uri(self) -> str:
+        """Milvus's address: a server's URL, or Milvus Lite's file (by default under home)."""
+        return self.milvus.uri or str((self.home / "milvus.db").resolve())
 
     @property
     def models_dir(self) -> Path:

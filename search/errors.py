@@ -62,3 +62,8 @@ class UnsafeImageFile(FacetError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class BackendUnavailable(FacetError):
+    """The configured index backend cannot be used here (its package is missing, its server
+    unreachable) or cannot do what was asked of it (a FAISS-only index feature on Milvus)."""

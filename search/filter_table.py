@@ -56,6 +56,8 @@ class Allowed:
     count: int
     ids: IdArray | None = None
     bitmap: npt.NDArray[np.uint8] | None = None
+    # A backend filtering by expression (search.milvus_search) gets this instead of ids.
+    expression: str = ""
 
     def selector(self) -> Any:
         """A FAISS selector of the ids: a bitmap lookup per candidate where there is one, else

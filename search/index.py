@@ -47,6 +47,9 @@ class VectorIndex:
     (`query_space`). `dim` is always the raw vectors' dimension.
     """
 
+    backend = "faiss"  # where the vectors live; search.milvus_index: "milvus", in `collection`
+    collection = ""
+
     def __init__(
         self,
         index: Any,

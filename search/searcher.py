@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from sqlalchemy import Engine, select
@@ -63,8 +64,12 @@ class Searcher:
         self.rerank_factor = self.ranking.rerank_factor
         self.lookup = StoreLookup(engine, backbone_id)  # stored (raw) vectors
         self.filters = filters
-        # For exact search under selective filters: which allowed images the index holds.
-        self.indexed_ids = index.ids()
+
+    @cached_property
+    def indexed_ids(self) -> IdArray:
+        """For exact search under selective filters: which allowed images the index holds
+        (read on first use: a backend that filters itself never needs it)."""
+        return self.index.ids()
 
     def search(
         self,
@@ -101,11 +106,7 @@ class Searcher:
         allowed = None
         if filters is not None and not filters.is_empty():
             started = time.perf_counter()
-            if self.filters is not None:
-                allowed = self.filters.allowed(filters)
-            else:
-                ids = allowed_image_ids(self.engine, filters)
-                allowed = Allowed(len(ids), ids=ids)
+            allowed = self._allowed(filters)
             stages["products"] += time.perf_counter() - started
             if not allowed.count:
                 return []
@@ -137,6 +138,13 @@ class Searcher:
             if len(products) >= k or exhausted:
                 return products[:k]
             fetch *= 4
+
+    def _allowed(self, filters: Filters) -> Allowed:
+        """What a (non-empty) filter allows, from the filter table or the database."""
+        if self.filters is not None:
+            return self.filters.allowed(filters)
+        ids = allowed_image_ids(self.engine, filters)
+        return Allowed(len(ids), ids=ids)
 
     def similar(
         self,

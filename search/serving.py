@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from search.backbones import load_backbone
+from search.backends import make_searcher, sync_products
 from search.build_follower import BuildFollower
 from search.builds import BuildStore, LoadedBuild, Manifest
 from search.config import Precision, Settings
@@ -104,7 +105,9 @@ def open_searcher(
     """A build (the live one unless `build_id` names another kept one) and a searcher over it
     (no embedder: for look-alikes of stored vectors)."""
     build = store.load_current() if build_id is None else store.load(build_id)
-    searcher = Searcher(engine, build.index, backbone_id=build.manifest.backbone, ranking=ranking)
+    searcher = make_searcher(
+        engine, build.index, backbone_id=build.manifest.backbone, ranking=ranking
+    )
     return build, searcher
 
 
@@ -226,6 +229,8 @@ class LiveIndex:
             result = change(live)
             if self.filters is not None:
                 self.filters.products_changed(skus)
+            # A collection holding product fields (Milvus) takes the changed ones now.
+            sync_products(live.searcher.index, skus)
             index, delta = sync_index(
                 self.engine,
                 live.searcher.index,
@@ -272,7 +277,7 @@ class LiveIndex:
             snapshot.searcher.index.nprobe = tuning.nprobe
 
     def _searcher(self, index: VectorIndex, manifest: Manifest) -> Searcher:
-        return Searcher(
+        return make_searcher(
             self.engine,
             index,
             backbone_id=manifest.backbone,

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from indexer.build.milvus_step import build_in_milvus, milvus_factory
 from indexer.build.shards import ShardMap, build_sharded, local_map
 from indexer.build.sources import StoreSource, VectorSource
 from indexer.build.streaming import (
@@ -21,6 +22,7 @@ from indexer.build.streaming import (
     train_on_sample,
     tuning_sample,
 )
+from search.backends import sync_fields
 from search.builds import BuildStore, LoadedBuild, Manifest
 from search.db import utcnow
 from search.descriptors import DescriptorPlan
@@ -68,6 +70,7 @@ class IndexReport:
     recall_at_10: float
     seconds: float
     lists: str = "memory"  # "disk": memory-mapped from a file (sharded builds, their updates)
+    fields: int = 0  # rows whose product fields were re-written (Milvus, after an ingest)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,14 +115,28 @@ def build_index(
             f"no vectors from {backbone_id} to index: ingest and embed images first"
         )
     dim = source.vectors(ids[:1]).shape[1]
-    factory = options.factory or choose_factory(
-        len(ids), dim, memory_budget_bytes=options.memory_budget_bytes
-    )
+    backend = store.external.name if store.external is not None else "faiss"
+    if backend == "milvus":
+        signature = options.descriptor.signature
+        factory = milvus_factory(
+            len(ids), options.factory, shards=options.shards, descriptor=signature
+        )
+    else:
+        factory = options.factory or choose_factory(
+            len(ids), dim, memory_budget_bytes=options.memory_budget_bytes
+        )
     current = _current(store, backbone_id, dim)
-    reason = _retrain_reason(current, factory, len(ids), options, rebuild)
+    reason = _retrain_reason(current, factory, len(ids), options, rebuild, backend)
     # Tuning queries: a sample of the catalogue's own vectors.
     queries = source.vectors(ids[tuning_sample(len(ids), options.tune_queries, options.seed)])
-    if reason:
+    fields = 0
+    if reason and store.external is not None:
+        index, truth = build_in_milvus(
+            store.external, source, ids, factory, queries, chunk_bytes=options.chunk_bytes
+        )
+        space, added, removed, derived_from = queries, len(ids), 0, None
+        descriptor, query_views = options.descriptor.signature, options.descriptor.query_views
+    elif reason:
         index, space, truth = _build(source, ids, factory, queries, options, store)
         added, removed, derived_from = len(ids), 0, None
         descriptor, query_views = options.descriptor.signature, options.descriptor.query_views
@@ -129,11 +146,14 @@ def build_index(
         descriptor, query_views = current.manifest.descriptor, current.manifest.query_views
         with engine.connect() as connection:
             changed = changed_since(connection, backbone_id, current.manifest.vector_revision)
+            ingested = catalog_revision(connection) != current.manifest.catalog_revision
         # In place (an on-disk index writes a new file instead): the build was read from its
-        # file for this run alone, so nobody else sees it.
+        # file for this run alone, so nobody else sees it (a Milvus collection: everybody does).
         index, added, removed = apply_changes(current.index, ids, changed, source.vectors)
         derived_from = current.manifest.build_id
-        if not added and not removed:
+        # An ingest may have changed products' fields, which a Milvus collection holds too.
+        fields = sync_fields(index) if ingested else 0
+        if not added and not removed and not fields:
             return IndexReport(
                 None, False, "unchanged", 0, 0, index.ntotal, index.factory, index.nlist,
                 index.nprobe, current.manifest.recall_at_10, time.perf_counter() - started,
@@ -178,6 +198,8 @@ def build_index(
                 descriptor=descriptor,
                 query_views=query_views,
                 lists="disk" if index.on_disk else "memory",
+                backend=index.backend,
+                collection=index.collection,
             ),
             parent=live,
         )
@@ -194,6 +216,7 @@ def build_index(
         manifest.recall_at_10,
         time.perf_counter() - started,
         manifest.lists,
+        fields,
     )
 
 
@@ -208,12 +231,19 @@ def _current(store: BuildStore, backbone_id: str, dim: int) -> LoadedBuild | Non
 
 
 def _retrain_reason(
-    current: LoadedBuild | None, factory: str, count: int, options: IndexOptions, rebuild: bool
+    current: LoadedBuild | None,
+    factory: str,
+    count: int,
+    options: IndexOptions,
+    rebuild: bool,
+    backend: str,
 ) -> str:
     if rebuild:
         return "--rebuild"
     if current is None:
         return "no compatible index"
+    if current.manifest.backend != backend:
+        return f"index backend changes from {current.manifest.backend} to {backend}"
     # The list count of an automatic choice grows with the catalogue; that alone is not worth a
     # retrain (growth past retrain_growth is). A change of kind or an explicit factory is.
     explicit = options.factory is not None

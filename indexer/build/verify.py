@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from search.backends import alias_problem, wrong_fields
 from search.builds import BuildStore
 from search.errors import IncompatibleIndex
 from search.index import IdArray
@@ -25,12 +26,15 @@ class VerifyReport:
     missing: int = 0  # searchable images with a vector, not in the index
     stale: int = 0  # index ids of deleted, removed or failed images, or without a vector
     outdated: int = 0  # in the index with an older vector than the stored one
+    fields: int = 0  # rows holding other product fields than the store's (Milvus)
+    alias: str = ""  # what is wrong with the Milvus alias ("" when it names the live build)
     mismatches: list[str] = field(default_factory=list)  # model or dimension disagreements
     examples: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.stale or self.outdated or self.mismatches)
+        wrong = self.missing or self.stale or self.outdated or self.fields or self.alias
+        return not (wrong or self.mismatches)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}
@@ -83,7 +87,10 @@ def verify_index(
     missing = np.setdiff1d(expected, present)
     stale = np.setdiff1d(present, expected)
     outdated = np.intersect1d(np.intersect1d(changed, present), expected)
-    for name, ids in (("missing", missing), ("stale", stale), ("outdated", outdated)):
+    fields = np.asarray(wrong_fields(loaded.index), dtype=np.int64)
+    report.alias = alias_problem(store, manifest)
+    found = (("missing", missing), ("stale", stale), ("outdated", outdated), ("fields", fields))
+    for name, ids in found:
         setattr(report, name, int(len(ids)))
         if len(ids):
             report.examples[name] = _sample(ids)

@@ -99,7 +99,7 @@ def build(
     from indexer.build.engines import embed_with
     from indexer.build.index_step import build_index
     from indexer.build.photo_mean_step import remember_photo_mean
-    from search.builds import BuildStore
+    from search.backends import build_store
     from search.devices import resolve_device
     from search.embed import Embedder
 
@@ -111,7 +111,7 @@ def build(
     settings = context.on_device(device)
     embed = settings.embed
     on = resolve_device(embed.device)
-    store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
+    store = build_store(settings)
     source = BackboneSource(
         trained or backbone or _live_backbone(store, default=embed.backbone),
         weights=weights or embed.weights,
@@ -154,7 +154,7 @@ def build(
             )
         index_report = build_index(
             engine,
-            store,
+            build_store(settings, engine),  # a Milvus build writes product fields from it
             backbone_id=embedder.backbone.identity,
             backbone_name=embedder.backbone.name,
             options=index_options(settings, embedder.backbone.identity, factory, shards=shards),
@@ -276,6 +276,8 @@ def print_index_report(report: IndexReport) -> None:
     how = f"retrained ({report.reason})" if report.retrained else "updated"
     typer.echo(f"index {report.build_id} {how} in {report.seconds:.1f} s")
     typer.echo(f"  {'vectors':<10} {report.ntotal:>10,}  (+{report.added:,} / -{report.removed:,})")
+    if report.fields:
+        typer.echo(f"  {'fields':<10} {report.fields:>10,}  (rows whose product changed)")
     on_disk = "  (lists memory-mapped from disk)" if report.lists == "disk" else ""
     typer.echo(f"  {'type':<10} {report.factory:>10}{on_disk}")
     typer.echo(f"  {'nprobe':<10} {report.nprobe:>10}  of {report.nlist} lists")

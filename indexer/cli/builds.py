@@ -14,11 +14,11 @@ from indexer.cli.common import Context, JsonOption, app, reports_errors
 @reports_errors
 def rollback(ctx: typer.Context) -> None:
     """Make the previous index build current again."""
-    from search.builds import BuildStore
+    from search.backends import build_store
 
     context: Context = ctx.obj
-    store = BuildStore(context.settings.index_dir, keep=context.settings.index.keep_builds)
-    was, now = store.rollback()
+    # With Milvus, the alias follows: back to the previous collection.
+    was, now = build_store(context.settings).rollback()
     typer.echo(f"current index: {now} (was {was})")
 
 
@@ -26,11 +26,11 @@ def rollback(ctx: typer.Context) -> None:
 @reports_errors
 def list_builds(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List the kept index builds, oldest first; * marks the live one."""
-    from search.builds import BuildStore
+    from search.backends import build_store
     from search.errors import IndexNotReady
 
     context: Context = ctx.obj
-    store = BuildStore(context.settings.index_dir, keep=context.settings.index.keep_builds)
+    store = build_store(context.settings)
     current = store.current_id()
     builds: list[dict[str, object]] = []
     for build_id in store.build_ids():

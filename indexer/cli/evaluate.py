@@ -119,10 +119,10 @@ def _resolve(settings: Settings, build_id: str) -> str:
     """
     if build_id != PREVIOUS:
         return build_id
-    from search.builds import BuildStore
+    from search.backends import build_store
     from search.errors import UnknownBuild
 
-    previous = BuildStore(settings.index_dir, keep=settings.index.keep_builds).previous_id()
+    previous = build_store(settings).previous_id()
     if previous is None:
         raise UnknownBuild("no build before the live one is kept: nothing to compare with")
     return previous

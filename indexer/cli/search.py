@@ -61,11 +61,10 @@ def search(
 
 def open_searcher(settings: Settings, engine: Engine) -> tuple[LoadedBuild, Searcher]:
     """The live index build, and a searcher over it."""
-    from search.builds import BuildStore
+    from search.backends import build_store
     from search.serving import open_searcher as open_live_searcher
 
-    store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
-    return open_live_searcher(store, engine, ranking=settings.ranking)
+    return open_live_searcher(build_store(settings, engine), engine, ranking=settings.ranking)
 
 
 def open_search(settings: Settings, engine: Engine) -> tuple[Searcher, Embedder]:
@@ -77,11 +76,11 @@ def open_search(settings: Settings, engine: Engine) -> tuple[Searcher, Embedder]
 def open_build(settings: Settings, engine: Engine, build_id: str | None = None) -> Snapshot:
     """A build (the live one unless `build_id` names another kept one), its searcher and the
     embedder of the backbone it was built with."""
-    from search.builds import BuildStore
+    from search.backends import build_store
     from search.serving import EmbedderOptions, open_snapshot
 
     return open_snapshot(
-        BuildStore(settings.index_dir, keep=settings.index.keep_builds),
+        build_store(settings, engine),
         engine,
         ranking=settings.ranking,
         embedder=EmbedderOptions.from_settings(settings),

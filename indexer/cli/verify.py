@@ -23,17 +23,20 @@ def verify(
     """Check the index against the product store: missing, stale and outdated vectors."""
     from indexer.build.index_step import build_index
     from indexer.build.verify import verify_index
-    from search.builds import BuildStore
+    from search.backends import build_store, repair_fields
 
     context: Context = ctx.obj
     settings = context.settings
-    store = BuildStore(settings.index_dir, keep=settings.index.keep_builds)
     with open_store(settings) as engine:
+        store = build_store(settings, engine)
         # Checked against the live build's own backbone (a fine-tuned one, say), never the
         # configured default: repairing re-indexes stored vectors and loads no model.
         report = verify_index(engine, store)
         repaired = None
-        if repair and not report.ok:
+        if repair and (report.fields or report.alias):
+            # Product fields and the alias (Milvus) are fixed where they are; no build needed.
+            repair_fields(store, store.manifest(report.build_id))
+        if repair and (report.missing or report.stale or report.outdated or report.mismatches):
             live = store.manifest(report.build_id)
             repaired = build_index(
                 engine,
@@ -49,10 +52,12 @@ def verify(
         typer.echo(json.dumps(output))
     else:
         typer.echo(f"index {report.build_id} ({report.backbone}): {report.ntotal:,} vectors")
-        for name in ("missing", "stale", "outdated"):
+        for name in ("missing", "stale", "outdated", "fields"):
             examples = report.examples.get(name)
             more = f"  e.g. image ids {examples}" if examples else ""
             typer.echo(f"  {name:<10} {getattr(report, name):>8,}{more}")
+        if report.alias:
+            typer.echo(f"  alias: {report.alias}")
         for mismatch in report.mismatches:
             typer.echo(f"  mismatch: {mismatch}")
         if repaired is not None:
