@@ -13,6 +13,7 @@ import logging
 import secrets
 from collections.abc import Collection
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
@@ -44,6 +45,10 @@ def milvus_client(uri: str, token: str | None) -> Any:
     # Milvus Lite cannot say the read timestamp a query iterator asks for; pymilvus warns on
     # every iterator (ids, fields) and falls back to the client's clock, which is right here.
     logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
+    if "://" not in uri:
+        # Milvus Lite creates its file, not the folder: a new FACET_HOME whose products live in
+        # PostgreSQL has nothing that would have made it yet.
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
     try:
         return MilvusClient(uri=uri, token=token or "")
     except Exception as error:  # pymilvus raises its own and gRPC's errors
