@@ -95,8 +95,10 @@ def facet(home: Path, *args: str, env: dict[str, str] | None = None) -> Result:
 
 
 def store_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes `facet` use the same product database as `settings`."""
-    return {"FACET_DB__URL": settings.db.url} if settings.db.url else {}
+    """The environment that makes `facet` use the same product database and index backend as
+    `settings`."""
+    database = {"FACET_DB__URL": settings.db.url} if settings.db.url else {}
+    return {**database, "FACET_INDEX__BACKEND": settings.index.backend}
 
 
 def write_csv(path: Path, rows: Sequence[dict[str, Any]], *, compress: bool = False) -> Path:

@@ -17,19 +17,27 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.app import create_app
-from search.config import ApiSettings, SearchSettings, Settings
+from search.config import ApiSettings, IndexSettings, SearchSettings, Settings
 from tests.api.test_admin import KEY, photo
 from tests.conftest import facet, store_env
 
 
-@pytest.fixture
-def replicas(store_api_settings: Settings) -> Iterator[tuple[TestClient, TestClient, Settings]]:
+@pytest.fixture(params=["faiss", "milvus"])
+def replicas(
+    request: pytest.FixtureRequest, store_api_settings: Settings
+) -> Iterator[tuple[TestClient, TestClient, Settings]]:
+    """Two apps on each store and index backend. (Milvus Lite is one process's: the replicas
+    share its file inside this process; real replicas share a Milvus server.)"""
     settings = store_api_settings.model_copy(
         update={
             "api": ApiSettings(api_key=SecretStr("s3cret"), follow_builds_s=0.1),
             "search": SearchSettings(filter_check_s=0.1),
+            "index": IndexSettings(backend=request.param),
         }
     )
+    if request.param == "milvus":  # the sample's stored vectors, built into a collection
+        result = facet(settings.home, "build", env=store_env(settings))
+        assert result.exit_code == 0, result.output
     with ExitStack() as stack:
         first, second = (stack.enter_context(TestClient(create_app(settings))) for _ in range(2))
         yield first, second, settings

@@ -17,13 +17,9 @@ QUERIES = SAMPLE_CATALOG.parent / "queries"
 
 def run(settings: Settings, *args: str) -> Any:
     """Run a command with `--json` and return its answer; it must succeed."""
-    result = facet(settings.home, *args, "--json", env=env(settings))
+    result = facet(settings.home, *args, "--json", env=store_env(settings))
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
-
-
-def env(settings: Settings) -> dict[str, str]:
-    return {**store_env(settings), "FACET_INDEX__BACKEND": settings.index.backend}
 
 
 @pytest.mark.slow
@@ -65,9 +61,9 @@ def test_every_command_on_each_store(
     # the first build's collection in place, so it builds a new collection first (--rebuild).
     if backend == "milvus":
         assert run(settings, "build", "--rebuild")["index"]["retrained"]
-    assert facet(settings.home, "rollback", env=env(settings)).exit_code == 0
+    assert facet(settings.home, "rollback", env=store_env(settings)).exit_code == 0
     assert run(settings, "search", str(QUERIES / "Banana.jpg"), "--k", "2")["results"]
-    assert facet(settings.home, "db", "current", env=env(settings)).exit_code == 0
+    assert facet(settings.home, "db", "current", env=store_env(settings)).exit_code == 0
 
 
 def _row(sku: str, image: str) -> dict[str, str]:
