@@ -36,7 +36,9 @@ class Service:
             engine,
             ranking=settings.ranking,
             embedder=EmbedderOptions.from_settings(settings),
-            filters_in_memory=settings.search.filters == "memory",
+            # Milvus filters inside its collection: a filter table would be read and never used.
+            filters_in_memory=settings.search.filters == "memory"
+            and settings.index.backend == "faiss",
             filter_check_s=settings.search.filter_check_s,
             follow_s=settings.api.follow_builds_s,
             retune=RetunePolicy(
