@@ -12,11 +12,13 @@ from sqlalchemy import Column, Connection, Integer, MetaData, Select, Table, Tex
 
 from indexer.ingest.bulk import BulkInsert
 
+# Keyed by line, which is unique and increasing, so one batch's SKUs are a range scan (SQLite's
+# rowid); without that, every batch scanned the whole table, quadratic in the dump's length.
 SEEN = Table(
     "_ingest_seen",
     MetaData(),
-    Column("sku", Text, primary_key=True),
-    Column("line", Integer, nullable=False),
+    Column("line", Integer, primary_key=True, autoincrement=False),
+    Column("sku", Text, nullable=False, unique=True),
     prefixes=["TEMPORARY"],
 )
 
@@ -31,7 +33,7 @@ class SeenSkus:
         SEEN.drop(connection, checkfirst=True)
         SEEN.create(connection)
         connection.commit()
-        self.insert = BulkInsert(connection, SEEN, ("sku", "line"))
+        self.insert = BulkInsert(connection, SEEN, ("line", "sku"))
 
     def first_lines(self, skus: set[str]) -> dict[str, int]:
         """The dump line each of these SKUs was first seen on, for those seen before."""
@@ -41,7 +43,8 @@ class SeenSkus:
         return {sku: line for sku, line in self.connection.execute(query)}
 
     def add(self, seen: Iterable[tuple[str, int]]) -> None:
-        self.insert.execute(list(seen))
+        """Record (sku, line) pairs."""
+        self.insert.execute([(line, sku) for sku, line in seen])
 
     @staticmethod
     def lines(first: int, last: int) -> Select[tuple[str]]:
