@@ -47,7 +47,7 @@ class SeenSkus:
         self.insert.execute([(line, sku) for sku, line in seen])
 
     @staticmethod
-    def lines(first: int, last: int) -> Select[tuple[str]]:
+    def lines(first: int, last: int) -> Select[str]:
         """The SKUs first seen on these dump lines (one batch's), as a subquery.
 
         Joining on it instead of `sku IN (...)` spares compiling, sending and parsing a
@@ -56,7 +56,7 @@ class SeenSkus:
         return select(SEEN.c.sku).where(SEEN.c.line.between(first, last))
 
     @staticmethod
-    def skus() -> Select[tuple[str]]:
+    def skus() -> Select[str]:
         """Every seen SKU, as a subquery."""
         return select(SEEN.c.sku)
 
