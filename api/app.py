@@ -16,7 +16,7 @@ from api.errors import install_error_handlers
 from api.gate import UploadGate
 from api.limits import BodyLimit
 from api.prometheus import Metrics
-from api.routes import admin, facets, health, images, page, products, search
+from api.routes import admin, facets, health, images, page, products, recommend, search
 from api.service import Service
 from migrations.runner import upgrade_database
 from search.config import Settings
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=CORS_HEADERS,
             expose_headers=["ETag"],
         )
-    for module in (health, search, products, facets, images, admin, page):
+    for module in (health, search, recommend, products, facets, images, admin, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
     return app

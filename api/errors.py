@@ -18,6 +18,7 @@ from search.errors import (
     PublishBusy,
     UnknownProduct,
 )
+from search.recommend import BadExamples
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -59,6 +60,7 @@ def problem(
 DOMAIN_ERRORS: list[tuple[type[FacetError], int, str, str]] = [
     (ImageDecodeError, 422, "undecodable-image", "The image cannot be decoded"),
     (UnknownProduct, 404, "unknown-product", "No such product"),
+    (BadExamples, 422, "bad-examples", "Recommendation examples are not usable"),
     (IndexNotReady, 503, "index-not-ready", "The index is not ready"),
     (IncompatibleIndex, 503, "index-not-ready", "The index does not fit the model"),
     (PublishBusy, 503, "busy", "Another writer is busy"),

@@ -10,17 +10,17 @@ from functools import cached_property
 import numpy as np
 from sqlalchemy import Engine, select
 
-from search.errors import UnknownProduct
 from search.filter_params import Filters
 from search.filter_table import Allowed
-from search.filters import allowed_image_ids, searchable_images
+from search.filters import allowed_image_ids
 from search.index import FloatArray, IdArray, SearchHits, VectorIndex
 from search.live_filters import LiveFilters
 from search.models import ImageStatus, Product, ProductImage
 from search.neighbours import rerank
 from search.product_scores import rescore_products
+from search.product_vectors import product_mean
 from search.ranking import ProductScore, Ranking, expand_queries
-from search.vectors import StoreLookup, load_vectors
+from search.vectors import StoreLookup
 
 # Filters allowing at most this many images are searched exactly over just those vectors.
 EXACT_FILTER_LIMIT = 20_000
@@ -88,9 +88,9 @@ class Searcher:
         ("products").
         """
         queries = self.index.query_space(query, photos=True)
-        return self._search(queries, k, filters, nprobe, exclude_product, stages)
+        return self.search_index_space(queries, k, filters, nprobe, exclude_product, stages)
 
-    def _search(
+    def search_index_space(
         self,
         queries: FloatArray,
         k: int,
@@ -99,7 +99,8 @@ class Searcher:
         exclude_product: int | None,
         stages: dict[str, float] | None,
     ) -> list[ProductHit]:
-        """`search` for queries already in the index's space."""
+        """`search` for queries already in the index's space (`index.query_space`), excluding
+        one product if given: similar items and recommendations come here."""
         stages = stages if stages is not None else {}
         stages.setdefault("search", 0.0)
         stages.setdefault("products", 0.0)
@@ -159,27 +160,12 @@ class Searcher:
         Raises:
             UnknownProduct: no active product has this SKU.
         """
-        with self.engine.connect() as connection:
-            row = connection.execute(
-                select(Product.id).where(Product.sku == sku, Product.deleted_at.is_(None))
-            ).first()
-            if row is None:
-                raise UnknownProduct(f"no active product with sku {sku!r}")
-            image_ids = (
-                connection.execute(searchable_images().where(ProductImage.product_id == row[0]))
-                .scalars()
-                .all()
-            )
-        _, vectors = load_vectors(self.engine, self.backbone_id, [int(i) for i in image_ids])
-        if not len(vectors):
+        product_id, query = product_mean(self.engine, self.backbone_id, sku)
+        if query is None:
             return []
-        # One query, the product's mean appearance, rather than one per image: a third of the
-        # work for a three-image product, and it favours look-alikes of the whole product.
-        mean = vectors.mean(axis=0)
-        query = (mean / np.linalg.norm(mean)).astype(np.float32)
         # A catalogue image, not a photo: it enters the index's space as the catalogue does.
         queries = self.index.query_space(query, photos=False)
-        return self._search(queries, k, filters, None, row[0], stages)
+        return self.search_index_space(queries, k, filters, None, product_id, stages)
 
     def _expand(
         self, queries: FloatArray, allowed: Allowed | None, nprobe: int | None

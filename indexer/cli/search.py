@@ -48,10 +48,7 @@ def search(
     """Find the catalogue products that look most like a photo."""
     context: Context = ctx.obj
     settings = context.on_device(device)
-    try:
-        data = image.read_bytes()
-    except OSError as error:
-        raise fail(f"{image}: cannot read image: {error.strerror}") from None
+    data = read_photo(image)
     with open_store(settings) as engine:
         searcher, embedder = open_search(settings, engine)
         vector = embedder.embed_files([data], max_pixels=settings.embed.max_image_pixels)[0]
@@ -106,6 +103,61 @@ def similar(
         _, searcher = open_searcher(settings, engine)
         hits = searcher.similar(sku, k=k, filters=filters)
     print_hits(hits, as_json)
+
+
+@app.command()
+@reports_errors
+@with_filter_options
+def recommend(
+    ctx: typer.Context,
+    positive: Annotated[
+        list[str] | None, typer.Option("--positive", "-p", help="A liked product's SKU.")
+    ] = None,
+    negative: Annotated[
+        list[str] | None, typer.Option("--negative", "-n", help="A disliked product's SKU.")
+    ] = None,
+    photo: Annotated[
+        list[Path] | None, typer.Option("--photo", help="A photo of a liked item.")
+    ] = None,
+    strategy: Annotated[
+        str, typer.Option(help="average (one mean query) or best_score (closest example).")
+    ] = "average",
+    k: KOption = 10,
+    device: DeviceOption = None,
+    as_json: JsonOption = False,
+    *,
+    filters: Filters,
+) -> None:
+    """Products like the liked examples and unlike the disliked ones (never the examples)."""
+    from search.recommend import Examples, Strategy
+    from search.recommend import recommend as recommend_products
+
+    context: Context = ctx.obj
+    settings = context.on_device(device)
+    if strategy not in set(Strategy):
+        raise fail(f"--strategy {strategy!r}: use average or best_score")
+    data = [read_photo(path) for path in photo or []]
+    with open_store(settings) as engine:
+        snapshot = open_build(settings, engine) if data else None
+        searcher = snapshot.searcher if snapshot else open_searcher(settings, engine)[1]
+        photos = (
+            snapshot.embedder.embed_files(data, max_pixels=settings.embed.max_image_pixels)
+            if snapshot
+            else None
+        )
+        examples = Examples(tuple(positive or ()), tuple(negative or ()), photos)
+        hits = recommend_products(
+            searcher, examples, strategy=Strategy(strategy), k=k, filters=filters
+        )
+    print_hits(hits, as_json)
+
+
+def read_photo(path: Path) -> bytes:
+    """A photo's bytes, or a one-line error."""
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise fail(f"{path}: cannot read image: {error.strerror}") from None
 
 
 def print_hits(hits: list[ProductHit], as_json: bool) -> None:

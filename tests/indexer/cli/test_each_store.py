@@ -46,6 +46,9 @@ def test_every_command_on_each_store(
     similar = run(settings, "similar", "Lime", "--k", "5")
     assert similar["results"] and "Lime" not in {hit["sku"] for hit in similar["results"]}
 
+    liked = run(settings, "recommend", "-p", "Lime", "-n", "Banana", "--strategy", "best_score")
+    assert liked["results"] and not {"Lime", "Banana"} & {hit["sku"] for hit in liked["results"]}
+
     scores = run(settings, "evaluate", str(SAMPLE_CATALOG.parent / "queries.csv"))
     assert scores["recall_at_10"] > 0.5
 
