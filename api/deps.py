@@ -11,8 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
 from api.errors import ProblemError
-from api.schemas import ProductResult
+from api.schemas import ProductResult, SearchResponse, Timings
 from api.service import Service
+from search.confidence import judge
 from search.filter_params import (
     FILTER_NAMES,
     FILTER_PARAMETERS,
@@ -22,6 +23,7 @@ from search.filter_params import (
 )
 from search.searcher import ProductHit
 from search.served_images import image_version
+from search.serving import Snapshot
 
 
 def get_service(request: Request) -> Service:
@@ -75,7 +77,13 @@ get_filters = _filters_dependency()
 FiltersDep = Annotated[Filters, Depends(get_filters)]
 # The query parameters get_filters reads.
 FILTER_PARAMS = FILTER_NAMES
+# ... and every result-listing route's: filters, k and min_score.
+RESULT_PARAMS = FILTER_PARAMS | {"k", "min_score"}
 DEFAULT_K = 10
+MinScore = Annotated[
+    float | None,
+    Query(ge=-1, le=1, description="Leave out results scoring below this (cosine similarity)"),
+]
 
 
 def invalid(location: str, name: str, message: str, kind: str) -> RequestValidationError:
@@ -153,6 +161,27 @@ def image_url(request: Request, image_id: int, content_hash: str | None) -> str:
     add `size=` for a thumbnail."""
     url = request.url_for("get_image", image_id=image_id)
     return str(url.include_query_params(v=image_version(content_hash)) if content_hash else url)
+
+
+def search_response(
+    request: Request,
+    service: Service,
+    live: Snapshot,
+    hits: list[ProductHit],
+    *,
+    min_score: float | None,
+    timings: Timings,
+) -> SearchResponse:
+    """The answer of a search, similar or recommend call, judged for confidence."""
+    threshold = service.settings.search.confident_score
+    judged = judge(hits, threshold=threshold, min_score=min_score)
+    return SearchResponse(
+        results=to_results(request, judged.hits),
+        build_id=live.manifest.build_id,
+        timings=timings,
+        confident=judged.confident,
+        confidence_threshold=threshold,
+    )
 
 
 def to_results(request: Request, hits: list[ProductHit]) -> list[ProductResult]:

@@ -33,6 +33,10 @@ class SearchResponse(BaseModel):
     results: list[ProductResult]
     build_id: str
     timings: Timings
+    # False: "no confident match": the best result scores under `confidence_threshold` (or
+    # nothing passed `min_score`); the results are then the nearest products, not a match.
+    confident: bool = True
+    confidence_threshold: float = 0.0
 
 
 class ProductImageOut(BaseModel):

@@ -150,6 +150,11 @@ class SearchSettings(BaseModel):
     # per image, read at load and kept current; search/filter_table.py) or "database" (one SQL
     # query per filtered search, as the command line does).
     filters: Literal["memory", "database"] = "memory"
+    # A search whose best result scores below this says "no confident match" (the results are
+    # still the nearest products). Chosen on the Grocery test photos with the default backbone:
+    # the highest score below which the top result was wrong at least 85 times in 100
+    # (scripts/bench_shopper.py, docs/benchmarks.md#no-confident-match).
+    confident_score: float = Field(default=0.36, ge=-1, le=1)
     # How often the service looks for a re-ingested catalogue, or products changed through
     # another replica, to read its filter table again.
     filter_check_s: float = Field(default=1.0, gt=0)

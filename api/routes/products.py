@@ -9,14 +9,15 @@ from starlette.concurrency import run_in_threadpool
 
 from api.caching import REVALIDATE, body_etag, etag_matches, not_modified
 from api.deps import (
-    FILTER_PARAMS,
+    RESULT_PARAMS,
     FiltersDep,
+    MinScore,
     QueryK,
     ServiceDep,
     SessionDep,
     image_url,
     only_params,
-    to_results,
+    search_response,
 )
 from api.schemas import ProductImageOut, ProductOut, SearchResponse, Timings
 from search.errors import UnknownProduct
@@ -34,7 +35,7 @@ PRODUCT_JSON = TypeAdapter(ProductOut)
 @router.get(
     "/{sku:path}/similar",
     response_model=SearchResponse,
-    dependencies=[Depends(only_params(query=FILTER_PARAMS | {"k"}))],
+    dependencies=[Depends(only_params(query=RESULT_PARAMS))],
 )
 async def similar(
     request: Request,
@@ -42,6 +43,7 @@ async def similar(
     filters: FiltersDep,
     sku: str,
     k: QueryK,
+    min_score: MinScore = None,
 ) -> SearchResponse:
     """Products that look like this one, from stored vectors; never the product itself."""
     live = service.live()
@@ -51,9 +53,7 @@ async def similar(
         search_ms=round(stages.get("search", 0.0) * 1000, 3),
         products_ms=round(stages.get("products", 0.0) * 1000, 3),
     )
-    return SearchResponse(
-        results=to_results(request, hits), build_id=live.manifest.build_id, timings=timings
-    )
+    return search_response(request, service, live, hits, min_score=min_score, timings=timings)
 
 
 @router.get(

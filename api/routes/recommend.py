@@ -9,7 +9,15 @@ from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFil
 from starlette.concurrency import run_in_threadpool
 
 from api.caching import NO_STORE
-from api.deps import FILTER_PARAMS, FiltersDep, FormOrQueryK, ServiceDep, only_params, to_results
+from api.deps import (
+    RESULT_PARAMS,
+    FiltersDep,
+    FormOrQueryK,
+    MinScore,
+    ServiceDep,
+    only_params,
+    search_response,
+)
 from api.photos import embed_upload, record_search_stages
 from api.schemas import SearchResponse, Timings
 from search.recommend import Examples, Strategy, recommend
@@ -24,7 +32,7 @@ Skus = Annotated[
 @router.post(
     "/recommend",
     response_model=SearchResponse,
-    dependencies=[Depends(only_params(query=FILTER_PARAMS | {"k"}, form=FORM_FIELDS))],
+    dependencies=[Depends(only_params(query=RESULT_PARAMS, form=FORM_FIELDS))],
 )
 async def recommend_products(
     request: Request,
@@ -32,6 +40,7 @@ async def recommend_products(
     service: ServiceDep,
     filters: FiltersDep,
     k: FormOrQueryK,
+    min_score: MinScore = None,
     positive: Skus | None = None,
     negative: Skus | None = None,
     strategy: Annotated[
@@ -69,6 +78,4 @@ async def recommend_products(
         stages=stages,
     )
     record_search_stages(request, stages, timings)
-    return SearchResponse(
-        results=to_results(request, hits), build_id=live.manifest.build_id, timings=timings
-    )
+    return search_response(request, service, live, hits, min_score=min_score, timings=timings)

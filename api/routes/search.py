@@ -11,7 +11,15 @@ from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from api.caching import NO_STORE
-from api.deps import FILTER_PARAMS, FiltersDep, FormOrQueryK, ServiceDep, only_params, to_results
+from api.deps import (
+    RESULT_PARAMS,
+    FiltersDep,
+    FormOrQueryK,
+    MinScore,
+    ServiceDep,
+    only_params,
+    search_response,
+)
 from api.photos import embed_upload, prepare_upload, record_search_stages
 from api.schemas import Classification, Estimate, LabelScore, SearchResponse, Timings
 from api.service import Live, Service
@@ -25,7 +33,7 @@ UPLOAD_FIELDS = frozenset({"image", "k"})
 @router.post(
     "/search",
     response_model=SearchResponse,
-    dependencies=[Depends(only_params(query=FILTER_PARAMS | {"k"}, form=UPLOAD_FIELDS))],
+    dependencies=[Depends(only_params(query=RESULT_PARAMS, form=UPLOAD_FIELDS))],
 )
 async def search(
     request: Request,
@@ -34,8 +42,10 @@ async def search(
     filters: FiltersDep,
     image: Photo,
     k: FormOrQueryK,
+    min_score: MinScore = None,
 ) -> SearchResponse:
-    """The catalogue products that look most like an uploaded photo, best first."""
+    """The catalogue products that look most like an uploaded photo, best first; `confident`
+    is false ("no confident match") when the best scores under `confidence_threshold`."""
     response.headers["Cache-Control"] = NO_STORE
     live = service.live()
     timings = Timings()
@@ -45,9 +55,7 @@ async def search(
         live.searcher.search, vector, k=k, filters=filters, stages=stages
     )
     record_search_stages(request, stages, timings)
-    return SearchResponse(
-        results=to_results(request, hits), build_id=live.manifest.build_id, timings=timings
-    )
+    return search_response(request, service, live, hits, min_score=min_score, timings=timings)
 
 
 @router.post(

@@ -57,8 +57,9 @@ function openOriginal(result) {
   viewer.showModal();
 }
 
-function show(title, items) {
+function show(title, items, confident = true) {
   results.replaceChildren();
+  results.classList.toggle("uncertain", !confident);
   resultsTitle.hidden = false;
   resultsTitle.textContent = title;
   for (const result of items) {
@@ -96,7 +97,8 @@ async function search(file) {
   const data = await response.json();
   const t = data.timings;
   setStatus(`${data.results.length} results in ${(t.decode_ms + t.embed_ms + t.search_ms + t.products_ms).toFixed(0)} ms`);
-  show("Closest products", data.results);
+  // Below the calibrated threshold the best result is usually wrong: say so, show the nearest.
+  show(data.confident ? "Closest products" : "No close match; here are the nearest", data.results, data.confident);
 }
 
 async function similar(sku, title) {
@@ -109,7 +111,7 @@ async function similar(sku, title) {
   }
   const data = await response.json();
   setStatus(`${data.results.length} products like ${title}`);
-  show(`Similar to ${title}`, data.results);
+  show(data.confident ? `Similar to ${title}` : `Nothing close to ${title}; the nearest`, data.results, data.confident);
 }
 
 async function loadFacets() {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,6 +17,7 @@ from indexer.cli.common import (
     reports_errors,
 )
 from indexer.cli.filter_options import with_filter_options
+from indexer.cli.results import MinScoreOption, print_hits
 from search.filter_params import Filters
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from search.builds import LoadedBuild
     from search.config import Settings
     from search.embed import Embedder
-    from search.searcher import ProductHit, Searcher
+    from search.searcher import Searcher
     from search.serving import Snapshot
 
 KOption = Annotated[int, typer.Option("--k", min=1, max=1000, help="Number of products.")]
@@ -39,6 +39,7 @@ def search(
     ctx: typer.Context,
     image: Annotated[Path, typer.Argument(help="A photo to search with.")],
     k: KOption = 10,
+    min_score: MinScoreOption = None,
     nprobe: Annotated[int | None, typer.Option(min=1, help="Lists to visit.")] = None,
     device: DeviceOption = None,
     as_json: JsonOption = False,
@@ -53,7 +54,7 @@ def search(
         searcher, embedder = open_search(settings, engine)
         vector = embedder.embed_files([data], max_pixels=settings.embed.max_image_pixels)[0]
         hits = searcher.search(vector, k=k, filters=filters, nprobe=nprobe)
-    print_hits(hits, as_json)
+    print_hits(hits, as_json, settings, min_score)
 
 
 def open_searcher(settings: Settings, engine: Engine) -> tuple[LoadedBuild, Searcher]:
@@ -92,6 +93,7 @@ def similar(
     ctx: typer.Context,
     sku: Annotated[str, typer.Argument(help="The product to find look-alikes of.")],
     k: KOption = 10,
+    min_score: MinScoreOption = None,
     as_json: JsonOption = False,
     *,
     filters: Filters,
@@ -102,7 +104,7 @@ def similar(
     with open_store(settings) as engine:
         _, searcher = open_searcher(settings, engine)
         hits = searcher.similar(sku, k=k, filters=filters)
-    print_hits(hits, as_json)
+    print_hits(hits, as_json, settings, min_score)
 
 
 @app.command()
@@ -123,6 +125,7 @@ def recommend(
         str, typer.Option(help="average (one mean query) or best_score (closest example).")
     ] = "average",
     k: KOption = 10,
+    min_score: MinScoreOption = None,
     device: DeviceOption = None,
     as_json: JsonOption = False,
     *,
@@ -149,7 +152,7 @@ def recommend(
         hits = recommend_products(
             searcher, examples, strategy=Strategy(strategy), k=k, filters=filters
         )
-    print_hits(hits, as_json)
+    print_hits(hits, as_json, settings, min_score)
 
 
 def read_photo(path: Path) -> bytes:
@@ -158,26 +161,3 @@ def read_photo(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as error:
         raise fail(f"{path}: cannot read image: {error.strerror}") from None
-
-
-def print_hits(hits: list[ProductHit], as_json: bool) -> None:
-    if as_json:
-        results = [
-            {
-                "sku": hit.sku,
-                "score": round(hit.score, 6),
-                "image_id": hit.image_id,
-                "title": hit.title,
-                "category": hit.category,
-                "price": hit.price,
-            }
-            for hit in hits
-        ]
-        typer.echo(json.dumps({"results": results}))
-        return
-    if not hits:
-        typer.echo("no results")
-    for rank, hit in enumerate(hits, start=1):
-        typer.echo(
-            f"{rank:>3}  {hit.score:.3f}  {hit.sku:<28} {hit.title or '':<30} image {hit.image_id}"
-        )

@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from search.config import Settings
+from search.config import SearchSettings, Settings
 from tests.conftest import SAMPLE_CATALOG
 
 QUERIES = SAMPLE_CATALOG.parent / "queries"
@@ -44,10 +44,12 @@ def free_port() -> int:
 
 @pytest.fixture
 def live_server(api_settings: Settings) -> Iterator[str]:
+    yield from serve(api_settings)
+
+
+def serve(settings: Settings) -> Iterator[str]:
     port = free_port()
-    config = uvicorn.Config(
-        create_app(api_settings), host="127.0.0.1", port=port, log_level="warning"
-    )
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -153,3 +155,26 @@ def test_search_page_in_a_browser(live_server: str, tmp_path: Path) -> None:
         page.wait_for_selector("#status.error")
         assert "Search failed" in page.locator("#status").inner_text()
         browser.close()
+
+
+def test_the_page_says_when_there_is_no_close_match(api_settings: Settings) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if CHROMIUM is None:
+        pytest.skip("no chromium on this machine (scripts/test.sh installs Debian's)")
+    strict = api_settings.model_copy(update={"search": SearchSettings(confident_score=0.99)})
+    server = serve(strict)
+    url = next(server)
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            page.goto(url)
+            page.set_input_files("#photo", str(QUERIES / "Banana.jpg"))
+            page.wait_for_selector(".card")
+            heading = page.locator("#results-title").inner_text()
+            assert heading == "No close match; here are the nearest"
+            assert "uncertain" in (page.locator("#results").get_attribute("class") or "")
+            assert page.locator(".card .title").first.inner_text() == "Banana"
+            browser.close()
+    finally:
+        next(server, None)

@@ -1,0 +1,60 @@
+"""Printing the products a search, similar or recommend command found, judged for confidence."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from search.config import Settings
+    from search.searcher import ProductHit
+
+MinScoreOption = Annotated[
+    float | None,
+    typer.Option(
+        "--min-score", min=-1.0, max=1.0, help="Leave out results scoring below this (cosine)."
+    ),
+]
+
+
+def print_hits(
+    hits: list[ProductHit], as_json: bool, settings: Settings, min_score: float | None = None
+) -> None:
+    """The results, best first; below the confidence threshold they are said to be only the
+    nearest products ("no confident match"), not a match."""
+    from search.confidence import judge
+
+    threshold = settings.search.confident_score
+    judged = judge(hits, threshold=threshold, min_score=min_score)
+    if as_json:
+        results = [
+            {
+                "sku": hit.sku,
+                "score": round(hit.score, 6),
+                "image_id": hit.image_id,
+                "title": hit.title,
+                "category": hit.category,
+                "price": hit.price,
+            }
+            for hit in judged.hits
+        ]
+        answer = {
+            "results": results,
+            "confident": judged.confident,
+            "confidence_threshold": threshold,
+        }
+        typer.echo(json.dumps(answer))
+        return
+    if not judged.hits:
+        typer.echo("no results")
+    elif not judged.confident:
+        typer.echo(
+            f"no confident match (best score {judged.hits[0].score:.3f} < {threshold:.3f}); "
+            "the nearest products:"
+        )
+    for rank, hit in enumerate(judged.hits, start=1):
+        typer.echo(
+            f"{rank:>3}  {hit.score:.3f}  {hit.sku:<28} {hit.title or '':<30} image {hit.image_id}"
+        )
