@@ -38,8 +38,8 @@ def write_quality_report(folder: Path, worst: dict[str, list[Flagged]], counts: 
         figures = "".join(
             _figure(
                 item.uri,
-                f"{html.escape(item.sku)} #{item.image_id}<br>"
-                f"<b class='{item.verdict}'>{item.verdict}</b>: {html.escape(', '.join(item.reasons))}",
+                f"{html.escape(item.sku)} #{item.image_id}<br><b class='{item.verdict}'>"
+                f"{item.verdict}</b>: {html.escape(', '.join(item.reasons))}",
                 item.verdict,
             )
             for item in items
