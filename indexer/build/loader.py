@@ -14,8 +14,9 @@ import numpy.typing as npt
 from indexer.build.fetch import FetchError, ImageFetcher, file_signature, is_url
 from search.errors import ImageDecodeError
 from search.jpeg_batches import plain_jpeg_size
-from search.photo_quality import PhotoCheck, QualitySettings, check_photo
+from search.photo_quality import PhotoCheck, check_photo
 from search.preprocess import Preprocessing
+from search.quality_config import QualitySettings
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,9 @@ from indexer.build.quality_rows import QUALITY, quality_row, write_quality
 from indexer.build.reading import ReadOptions
 from search.db import writer
 from search.models import ImageQuality, ImageStatus, Product, ProductImage
-from search.photo_quality import Measurements, QualitySettings, Verdict, judge
+from search.photo_quality import Measurements, Verdict, judge
 from search.preprocess import Preprocessing
+from search.quality_config import QualitySettings
 
 BATCH = 500
 
@@ -76,7 +77,7 @@ def check_catalog_quality(
         for verdict, reasons, excluded in connection.execute(query):
             report.verdicts[verdict] += 1
             report.excluded += bool(excluded)
-            by_reason = {Verdict.FAIL: report.failed, Verdict.WARN: report.warned}.get(verdict)
+            by_reason = {"fail": report.failed, "warn": report.warned}.get(verdict)
             if by_reason is not None and reasons:
                 by_reason.update(reasons.split(","))
     return report

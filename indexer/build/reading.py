@@ -11,8 +11,8 @@ from pathlib import Path
 
 from indexer.build.fetch import ImageFetcher
 from indexer.build.loader import ImageLoader
-from search.photo_quality import QualitySettings
 from search.preprocess import Preprocessing
+from search.quality_config import QualitySettings
 
 
 @dataclass(frozen=True)

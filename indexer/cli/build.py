@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -169,7 +169,7 @@ def build(
         )
         pairs = count_near_duplicates(engine, settings, embedder.backbone.identity)
     if as_json:
-        output = {"embedding": report.to_dict(), "index": index_report.to_dict()}
+        output: dict[str, Any] = {"embedding": report.to_dict(), "index": index_report.to_dict()}
         output["quality"] = hygiene_json(quality, pairs)
         typer.echo(json.dumps({**output, "query_photos": learned}))
         return

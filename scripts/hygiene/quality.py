@@ -48,7 +48,8 @@ def measure(dataset: Path, workdir: Path, limit: int | None = DEFAULT_LIMIT) -> 
         rates[checks] = built["embedding"]["images_per_s"]
     engine = make_engine(f"sqlite:///{workdir / 'home-true' / 'facet.db'}")
     with engine.connect() as connection:
-        verdicts = dict(connection.execute(select(ImageQuality.image_id, ImageQuality.verdict)))
+        query = select(ImageQuality.image_id, ImageQuality.verdict)
+        verdicts = {image_id: verdict for image_id, verdict in connection.execute(query)}
     engine.dispose()
     # Image ids follow the dump's order (one image per product, ingested in order).
     flagged = {image_id - 1 for image_id, verdict in verdicts.items() if verdict != "ok"}
