@@ -25,6 +25,7 @@ from search.embed_config import EmbedSettings as EmbedSettings
 from search.embed_config import Precision as Precision
 from search.http_config import HttpSettings
 from search.milvus_config import MilvusSettings, unsupported
+from search.quality_config import QualitySettings
 from search.ranking import ProductScore, Ranking
 
 
@@ -215,6 +216,7 @@ class Settings(BaseSettings):
     milvus: MilvusSettings = MilvusSettings()
     search: SearchSettings = SearchSettings()
     api: ApiSettings = ApiSettings()
+    quality: QualitySettings = QualitySettings()
 
     def with_device(self, device: str) -> Settings:
         """These settings with another embedding device (a command's `--device`).

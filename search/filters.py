@@ -11,16 +11,21 @@ from sqlalchemy.sql import Select
 from search.filter_params import Filters
 from search.index import IdArray
 from search.json_text import json_text
-from search.models import ImageStatus, Product, ProductImage
+from search.models import ImageQuality, ImageStatus, Product, ProductImage
 from search.product import LABEL_FIELDS
 
 
 def searchable_images() -> Select[Any]:
-    """Image ids that may appear in results: embedded images of active products."""
+    """Image ids that may appear in results: embedded images of active products, but for
+    photos kept out by their quality (FACET_QUALITY__EXCLUDE_FAILED)."""
+    excluded = select(ImageQuality.image_id).where(
+        ImageQuality.image_id == ProductImage.id, ImageQuality.excluded.is_(True)
+    )
     return (
         select(ProductImage.id)
         .join(Product, Product.id == ProductImage.product_id)
         .where(ProductImage.status == ImageStatus.READY, Product.deleted_at.is_(None))
+        .where(~excluded.exists())
     )
 
 

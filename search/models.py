@@ -18,6 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false
 
 from search.db import Base, utcnow
 
@@ -133,3 +134,24 @@ class IngestRun(Base):
     unchanged: Mapped[int]
     deleted: Mapped[int]
     rejected: Mapped[int]
+
+
+class ImageQuality(Base):
+    """An image's photo quality measurements (search.photo_quality) and the verdict on them."""
+
+    __tablename__ = "image_quality"
+    __table_args__ = (CheckConstraint("verdict IN ('ok', 'warn', 'fail')", name="verdict_known"),)
+
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("product_images.id", ondelete="CASCADE"), primary_key=True
+    )
+    # SHA-256 of the bytes measured: a changed image is measured again.
+    content_hash: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[str] = mapped_column(String(8), index=True)
+    # Comma-separated `Reason` values, worst first; empty when `ok`.
+    reasons: Mapped[str] = mapped_column(String(255), default="")
+    # The measurements, as `Measurements.to_dict()`.
+    measurements: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Kept out of the index: a `fail` verdict while FACET_QUALITY__EXCLUDE_FAILED is on.
+    excluded: Mapped[bool] = mapped_column(default=False, server_default=false())
+    measured_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -14,7 +14,9 @@ import numpy.typing as npt
 from indexer.build.fetch import FetchError, ImageFetcher, file_signature, is_url
 from search.errors import ImageDecodeError
 from search.jpeg_batches import plain_jpeg_size
+from search.photo_quality import PhotoCheck, check_photo
 from search.preprocess import Preprocessing
+from search.quality_config import QualitySettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,8 @@ class Loaded:
     width: int
     height: int
     pixels: npt.NDArray[np.uint8]
+    # The photo quality checks, taken on these pixels (None: checks off, or not measured here).
+    quality: PhotoCheck | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +85,13 @@ class ImageLoader:
         fetch_workers: int = 8,
         decode_workers: int = 2,
         device_jpegs: bool = False,
+        quality: QualitySettings | None = None,
     ) -> None:
         """`device_jpegs`: leave plain JPEGs encoded (`Encoded`) for the embedding device to
-        decode; everything else is decoded here."""
+        decode; everything else is decoded here. `quality`: check each decoded photo's quality
+        with these limits (None: no checks)."""
         self.device_jpegs = device_jpegs
+        self.quality = quality
         self.fetcher = fetcher
         self.preprocessing = preprocessing
         self.max_pixels = max_pixels
@@ -156,8 +163,11 @@ class ImageLoader:
             prepared = self.preprocessing.load(data, max_pixels=self.max_pixels)
         except ImageDecodeError as error:
             return Failed(job, error.reason, str(error), signature)
+        quality = None
+        if self.quality is not None:
+            quality = check_photo(prepared.pixels, prepared.width, prepared.height, self.quality)
         return Loaded(
-            job, content_hash, signature, prepared.width, prepared.height, prepared.pixels
+            job, content_hash, signature, prepared.width, prepared.height, prepared.pixels, quality
         )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from indexer.build.fetch import ImageFetcher
 from indexer.build.loader import ImageLoader
 from search.preprocess import Preprocessing
+from search.quality_config import QualitySettings
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class ReadOptions:
     decode_workers: int = 2
     # Leave plain JPEGs encoded for the embedding device (FACET_EMBED__JPEG_DECODER=device).
     device_jpegs: bool = False
+    # Check each decoded photo's quality with these limits (None: no checks).
+    quality: QualitySettings | None = None
 
     def fetcher(self) -> ImageFetcher:
         """A new fetcher (close it, or use it as a context manager)."""
@@ -58,4 +61,5 @@ class ReadOptions:
             fetch_workers=self.fetch_workers,
             decode_workers=decode_workers or self.decode_workers,
             device_jpegs=self.device_jpegs,
+            quality=self.quality,
         )

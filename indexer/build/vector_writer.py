@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Engine, Table, bindparam, update
 
 from indexer.build.loader import Encoded, Failed, Loaded, LoadResult, Unchanged
+from indexer.build.quality_rows import quality_row, write_quality
 from search.db import upsert, utcnow, writer
 from search.models import Embedding, ImageStatus, ProductImage
 from search.revisions import next_vector_revision
@@ -103,6 +104,14 @@ class BatchWriter:
                     for item in loaded
                 ],
             )
+            # Photo quality checks taken while decoding (whether each is excluded from the
+            # index is the quality step's to decide, after embedding).
+            checks = [
+                quality_row(item.job.image_id, item.content_hash, item.quality)
+                for item in loaded
+                if isinstance(item, Loaded) and item.quality is not None
+            ]
+            write_quality(connection, self.engine, checks)
             self._write_others(connection, now)
         self.report.embedded += len(loaded)
 

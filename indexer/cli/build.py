@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -99,6 +99,12 @@ def build(
     from indexer.build.engines import embed_with
     from indexer.build.index_step import build_index
     from indexer.build.photo_mean_step import remember_photo_mean
+    from indexer.cli.hygiene_summary import (
+        check_quality,
+        count_near_duplicates,
+        hygiene_json,
+        print_hygiene_summary,
+    )
     from search.backends import build_store
     from search.devices import resolve_device
     from search.embed import Embedder
@@ -152,6 +158,7 @@ def build(
                 on_start=lambda total: bar.reset(total=total),
                 on_progress=bar.update,
             )
+        quality = check_quality(engine, settings, embedder.preprocessing, on)
         index_report = build_index(
             engine,
             build_store(settings, engine),  # a Milvus build writes product fields from it
@@ -160,8 +167,10 @@ def build(
             options=index_options(settings, embedder.backbone.identity, factory, shards=shards),
             rebuild=rebuild,
         )
+        pairs = count_near_duplicates(engine, settings, embedder.backbone.identity)
     if as_json:
-        output = {"embedding": report.to_dict(), "index": index_report.to_dict()}
+        output: dict[str, Any] = {"embedding": report.to_dict(), "index": index_report.to_dict()}
+        output["quality"] = hygiene_json(quality, pairs)
         typer.echo(json.dumps({**output, "query_photos": learned}))
         return
     if learned is not None:
@@ -183,6 +192,7 @@ def build(
     for failure in report.failures:
         typer.echo(f"    image {failure.image_id}: {failure.message}")
     print_index_report(index_report)
+    print_hygiene_summary(quality, pairs)
 
 
 def _live_backbone(store: BuildStore, *, default: str) -> str:
@@ -225,6 +235,7 @@ def read_options(settings: Settings, device: str) -> ReadOptions:
         fetch_workers=download.concurrency,
         decode_workers=settings.embed.decode_workers_for(device),
         device_jpegs=settings.embed.jpeg_decoder == "device",
+        quality=settings.quality if settings.quality.checks else None,
     )
 
 
