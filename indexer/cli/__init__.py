@@ -1,7 +1,17 @@
 """The `facet` command line. The only place in `indexer/` that reads `Settings`."""
 
 # Importing the command modules registers their commands on `app`.
-from indexer.cli import build, builds, catalog, evaluate, migrate_store, search, train, verify
+from indexer.cli import (
+    build,
+    builds,
+    catalog,
+    evaluate,
+    inspect,
+    migrate_store,
+    search,
+    train,
+    verify,
+)
 from indexer.cli.common import app
 
 __all__ = [
@@ -14,6 +24,7 @@ __all__ = [
     "search",
     "train",
     "verify",
+    "inspect",
     "main",
 ]
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from search.backbones import Backbone
+from search.backbones import Backbone, load_backbone
+from search.config import Settings
 from search.errors import ImageDecodeError, InvalidReference
 from search.inspect_config import InspectSettings
 from search.inspection.bank import MemoryBank, build_bank, recipe_of
@@ -141,3 +142,21 @@ def _distinct(photos: list[Photo]) -> list[Photo]:
     for photo in photos:
         seen.setdefault(photo.digest, photo)
     return list(seen.values())
+
+
+def open_inspector(settings: Settings) -> Inspector:
+    """An inspector with the configured backbone (FACET_EMBED__BACKBONE, __WEIGHTS), storing its
+    banks under FACET_HOME/inspection.
+
+    Raises:
+        BackboneUnavailable: the backbone cannot be built or has no middle feature maps.
+    """
+    backbone = load_backbone(
+        settings.embed.backbone, weights=settings.embed.weights, models_dir=settings.models_dir
+    )
+    return Inspector(
+        backbone,
+        settings.inspect,
+        settings.home / "inspection",
+        max_pixels=settings.embed.max_image_pixels,
+    )
