@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -108,8 +109,10 @@ class Inspector:
             save_bank(folder, bank)
         return ReadyBank(reference.label, bank, len(photos), False, PatchSearch(bank.patches))
 
-    def inspect(self, ready: ReadyBank, photos: list[Photo]) -> list[Inspection]:
-        """Score photos against a bank.
+    def inspect(
+        self, ready: ReadyBank, photos: list[Photo], *, formats: Collection[str] | None = None
+    ) -> list[Inspection]:
+        """Score photos against a bank; `formats` limits what they may be (uploads).
 
         Raises:
             ImageDecodeError: a photo cannot be decoded (its name is in the message).
@@ -117,7 +120,7 @@ class Inspector:
         arrays = []
         for photo in photos:
             try:
-                arrays.append(self._prepare(photo))
+                arrays.append(self._prepare(photo, formats))
             except ImageDecodeError as error:
                 raise ImageDecodeError(error.reason, f"{photo.name}: {error}") from None
         distances = ready.search.distances(self.extractor.extract(arrays))
@@ -132,8 +135,11 @@ class Inspector:
             )
         return results
 
-    def _prepare(self, photo: Photo) -> npt.NDArray[np.uint8]:
-        return self.extractor.preprocessing.load(photo.data, max_pixels=self.max_pixels).pixels
+    def _prepare(
+        self, photo: Photo, formats: Collection[str] | None = None
+    ) -> npt.NDArray[np.uint8]:
+        preprocessing = self.extractor.preprocessing
+        return preprocessing.load(photo.data, max_pixels=self.max_pixels, formats=formats).pixels
 
 
 def _distinct(photos: list[Photo]) -> list[Photo]:
