@@ -15,7 +15,7 @@ class InspectSettings(BaseModel):
     min_references: int = Field(default=3, ge=2)
     # More are sampled down to this many (by content hash: the same photos every time), which
     # bounds the bank's build time (the greedy coreset is quadratic in the photos).
-    max_references: int = Field(default=100, ge=2)
+    max_references: int = Field(default=40, ge=2)
     # Share of the good photos' patches kept in the memory bank (PatchCore keeps 1-10%).
     coreset_ratio: float = Field(default=0.1, gt=0, le=1)
     # Never more patches than this in a bank: the search cost per photo stays bounded.
