@@ -4,6 +4,7 @@ banks stored, reused, and rebuilt when their photos, model or settings change.""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,7 +26,7 @@ def backbone() -> Backbone:
     return load_backbone("efficientnet_lite0")
 
 
-def inspector_in(root: Path, backbone: Backbone, **settings: float) -> Inspector:
+def inspector_in(root: Path, backbone: Backbone, **settings: Any) -> Inspector:
     return Inspector(backbone, InspectSettings(**settings), root, max_pixels=10**7)
 
 
