@@ -15,6 +15,7 @@ from search.errors import (
     ImageDecodeError,
     IncompatibleIndex,
     IndexNotReady,
+    InvalidReference,
     PublishBusy,
     UnknownProduct,
 )
@@ -64,6 +65,7 @@ DOMAIN_ERRORS: list[tuple[type[FacetError], int, str, str]] = [
     (IndexNotReady, 503, "index-not-ready", "The index is not ready"),
     (IncompatibleIndex, 503, "index-not-ready", "The index does not fit the model"),
     (PublishBusy, 503, "busy", "Another writer is busy"),
+    (InvalidReference, 422, "invalid-reference", "The reference photos cannot be used"),
 ]
 
 

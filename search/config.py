@@ -24,6 +24,7 @@ from search.db import backend_name
 from search.embed_config import EmbedSettings as EmbedSettings
 from search.embed_config import Precision as Precision
 from search.http_config import HttpSettings
+from search.inspect_config import InspectSettings
 from search.milvus_config import MilvusSettings, unsupported
 from search.quality_config import QualitySettings
 from search.ranking import ProductScore, Ranking
@@ -217,6 +218,7 @@ class Settings(BaseSettings):
     search: SearchSettings = SearchSettings()
     api: ApiSettings = ApiSettings()
     quality: QualitySettings = QualitySettings()
+    inspect: InspectSettings = InspectSettings()
 
     def with_device(self, device: str) -> Settings:
         """These settings with another embedding device (a command's `--device`).

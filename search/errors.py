@@ -67,3 +67,8 @@ class UnsafeImageFile(FacetError):
 class BackendUnavailable(FacetError):
     """The configured index backend cannot be used here (its package is missing, its server
     unreachable) or cannot do what was asked of it (a FAISS-only index feature on Milvus)."""
+
+
+class InvalidReference(FacetError):
+    """Defect inspection cannot use this reference: no such product, category or folder, or
+    too few readable good photos in it."""

@@ -7,6 +7,7 @@ from indexer.cli import (
     catalog,
     evaluate,
     hygiene,
+    inspect,
     migrate_store,
     search,
     train,
@@ -25,6 +26,7 @@ __all__ = [
     "train",
     "verify",
     "hygiene",
+    "inspect",
     "main",
 ]
 

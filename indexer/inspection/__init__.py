@@ -1,0 +1,1 @@
+"""`facet inspect`'s report: the photos, their heatmap overlays, scores and verdicts."""
