@@ -20,6 +20,7 @@ from search.errors import (
     UnknownProduct,
 )
 from search.recommend import BadExamples
+from search.text_search import BadTextQuery
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -62,6 +63,7 @@ DOMAIN_ERRORS: list[tuple[type[FacetError], int, str, str]] = [
     (ImageDecodeError, 422, "undecodable-image", "The image cannot be decoded"),
     (UnknownProduct, 404, "unknown-product", "No such product"),
     (BadExamples, 422, "bad-examples", "Recommendation examples are not usable"),
+    (BadTextQuery, 422, "bad-text-query", "The text query has no word to search for"),
     (IndexNotReady, 503, "index-not-ready", "The index is not ready"),
     (IncompatibleIndex, 503, "index-not-ready", "The index does not fit the model"),
     (PublishBusy, 503, "busy", "Another writer is busy"),

@@ -23,6 +23,10 @@ class Judged:
 
 def judge(hits: list[ProductHit], *, threshold: float, min_score: float | None = None) -> Judged:
     """Drop hits under `min_score` (if given) and judge what is left against `threshold`."""
-    if min_score is not None:
-        hits = [hit for hit in hits if hit.score >= min_score]
+    hits = judge_floor(hits, min_score)
     return Judged(hits, confident=bool(hits) and hits[0].score >= threshold)
+
+
+def judge_floor(hits: list[ProductHit], min_score: float | None) -> list[ProductHit]:
+    """The hits scoring at least `min_score` (all of them without one)."""
+    return hits if min_score is None else [hit for hit in hits if hit.score >= min_score]

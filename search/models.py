@@ -22,6 +22,15 @@ from sqlalchemy.sql.expression import false
 
 from search.db import Base, utcnow
 
+# Maintained by the database itself, mapped by no model (migration 0006: text search): the FTS5
+# table and its shadow tables on SQLite, the tsvector column and its index on PostgreSQL.
+UNMODELLED_PREFIXES = ("products_fts", "search_document", "ix_products_search_document")
+
+
+def is_modelled(name: str | None) -> bool:
+    """Whether a schema object is one the models describe (for Alembic comparisons)."""
+    return not (name or "").startswith(UNMODELLED_PREFIXES)
+
 
 class ImageStatus(StrEnum):
     """Where a catalogue image stands in the embedding pipeline."""

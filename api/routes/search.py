@@ -7,22 +7,28 @@ from collections import defaultdict
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from api.caching import NO_STORE
 from api.deps import (
+    FILTER_PARAMS,
     RESULT_PARAMS,
     FiltersDep,
     FormOrQueryK,
     MinScore,
+    QueryK,
     ServiceDep,
     only_params,
     search_response,
+    to_results,
 )
 from api.photos import embed_upload, prepare_upload, record_search_stages
 from api.schemas import Classification, Estimate, LabelScore, SearchResponse, Timings
 from api.service import Live, Service
+from search.confidence import judge_floor
+from search.hybrid import DEPTH, fuse
+from search.text_search import keyword_search
 
 router = APIRouter(prefix="/v1", tags=["search"])
 Photo = Annotated[UploadFile, File(description="JPEG, PNG, WebP or GIF (first frame)")]
@@ -33,7 +39,9 @@ UPLOAD_FIELDS = frozenset({"image", "k"})
 @router.post(
     "/search",
     response_model=SearchResponse,
-    dependencies=[Depends(only_params(query=RESULT_PARAMS, form=UPLOAD_FIELDS))],
+    dependencies=[
+        Depends(only_params(query=RESULT_PARAMS | {"q", "text_weight"}, form=UPLOAD_FIELDS))
+    ],
 )
 async def search(
     request: Request,
@@ -43,19 +51,67 @@ async def search(
     image: Photo,
     k: FormOrQueryK,
     min_score: MinScore = None,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, max_length=500, description="Words to combine with the photo"),
+    ] = None,
+    text_weight: Annotated[
+        float, Query(ge=0, le=10, description="The words' weight in the fusion (photo: 1)")
+    ] = 1.0,
 ) -> SearchResponse:
     """The catalogue products that look most like an uploaded photo, best first; `confident`
-    is false ("no confident match") when the best scores under `confidence_threshold`."""
+    is false ("no confident match") when the best scores under `confidence_threshold`. With
+    `q`, the photo's neighbours and the products matching the words are fused by reciprocal
+    rank (`score` is then the fused score; `confident` still judges the photo's best match)."""
     response.headers["Cache-Control"] = NO_STORE
     live = service.live()
     timings = Timings()
     vector = await embed_upload(request, service, live, image, timings)
     stages: dict[str, float] = {}
+    depth = k if q is None else k * DEPTH
     hits = await run_in_threadpool(
-        live.searcher.search, vector, k=k, filters=filters, stages=stages
+        live.searcher.search, vector, k=depth, filters=filters, stages=stages
     )
+    if q is not None:
+        answer = search_response(request, service, live, hits, min_score=min_score, timings=timings)
+        started = time.perf_counter()
+        words = await run_in_threadpool(keyword_search, service.engine, q, k=depth, filters=filters)
+        stages["search"] = stages.get("search", 0.0) + time.perf_counter() - started
+        fused = fuse(judge_floor(hits, min_score), words, k=k, text_weight=text_weight)
+        record_search_stages(request, stages, timings)
+        return answer.model_copy(update={"results": to_results(request, fused)})
     record_search_stages(request, stages, timings)
     return search_response(request, service, live, hits, min_score=min_score, timings=timings)
+
+
+@router.get(
+    "/search",
+    response_model=SearchResponse,
+    dependencies=[Depends(only_params(query=FILTER_PARAMS | {"k", "q"}))],
+)
+async def search_words(
+    request: Request,
+    response: Response,
+    service: ServiceDep,
+    filters: FiltersDep,
+    q: Annotated[str, Query(min_length=1, max_length=500, description="Words to look for")],
+    k: QueryK,
+) -> SearchResponse:
+    """Keyword search over titles, descriptions, categories, materials, styles and attribute
+    values (BM25 on SQLite, cover density on PostgreSQL), with the same filters and product
+    results as image search; `score` is that relevance (comparable within one answer only),
+    and `confident` says whether anything matched."""
+    response.headers["Cache-Control"] = NO_STORE
+    live = service.live()
+    started = time.perf_counter()
+    hits = await run_in_threadpool(keyword_search, service.engine, q, k=k, filters=filters)
+    timings = Timings(search_ms=round((time.perf_counter() - started) * 1000, 3))
+    return SearchResponse(
+        results=to_results(request, hits),
+        build_id=live.manifest.build_id,
+        timings=timings,
+        confident=bool(hits),
+    )
 
 
 @router.post(

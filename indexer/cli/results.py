@@ -20,14 +20,23 @@ MinScoreOption = Annotated[
 
 
 def print_hits(
-    hits: list[ProductHit], as_json: bool, settings: Settings, min_score: float | None = None
+    hits: list[ProductHit],
+    as_json: bool,
+    settings: Settings,
+    min_score: float | None = None,
+    *,
+    judged_by: list[ProductHit] | None = None,
 ) -> None:
     """The results, best first; below the confidence threshold they are said to be only the
-    nearest products ("no confident match"), not a match."""
-    from search.confidence import judge
+    nearest products ("no confident match"), not a match. `judged_by`: the photo's own hits,
+    when `hits` fused them with words (confidence is the photo's)."""
+    from search.confidence import Judged, judge
 
     threshold = settings.search.confident_score
     judged = judge(hits, threshold=threshold, min_score=min_score)
+    if judged_by is not None:
+        photo = judge(judged_by, threshold=threshold)
+        judged = Judged(hits, confident=photo.confident)
     if as_json:
         results = [
             {
@@ -58,3 +67,19 @@ def print_hits(
         typer.echo(
             f"{rank:>3}  {hit.score:.3f}  {hit.sku:<28} {hit.title or '':<30} image {hit.image_id}"
         )
+
+
+def print_words(hits: list[ProductHit], as_json: bool) -> None:
+    """Keyword results: relevance scores, no confidence threshold (a match is a match)."""
+    if as_json:
+        results = [
+            {"sku": hit.sku, "score": round(hit.score, 6), "image_id": hit.image_id,
+             "title": hit.title, "category": hit.category, "price": hit.price}
+            for hit in hits
+        ]  # fmt: skip
+        typer.echo(json.dumps({"results": results, "confident": bool(hits)}))
+        return
+    if not hits:
+        typer.echo("no product matches these words")
+    for rank, hit in enumerate(hits, start=1):
+        typer.echo(f"{rank:>3}  {hit.score:7.3f}  {hit.sku:<28} {hit.title or ''}")

@@ -17,7 +17,7 @@ from indexer.cli.common import (
     reports_errors,
 )
 from indexer.cli.filter_options import with_filter_options
-from indexer.cli.results import MinScoreOption, print_hits
+from indexer.cli.results import MinScoreOption, print_hits, print_words
 from search.filter_params import Filters
 
 if TYPE_CHECKING:
@@ -37,7 +37,13 @@ KOption = Annotated[int, typer.Option("--k", min=1, max=1000, help="Number of pr
 @with_filter_options
 def search(
     ctx: typer.Context,
-    image: Annotated[Path, typer.Argument(help="A photo to search with.")],
+    image: Annotated[Path | None, typer.Argument(help="A photo to search with.")] = None,
+    text: Annotated[
+        str | None, typer.Option("--text", help="Words to search for (with a photo: both).")
+    ] = None,
+    text_weight: Annotated[
+        float, typer.Option(min=0, max=10, help="The words' weight beside a photo (photo: 1).")
+    ] = 1.0,
     k: KOption = 10,
     min_score: MinScoreOption = None,
     nprobe: Annotated[int | None, typer.Option(min=1, help="Lists to visit.")] = None,
@@ -46,14 +52,32 @@ def search(
     *,
     filters: Filters,
 ) -> None:
-    """Find the catalogue products that look most like a photo."""
+    """Find the catalogue products that look most like a photo, match words, or both."""
+    from search.confidence import judge_floor
+    from search.hybrid import DEPTH, fuse
+    from search.text_search import keyword_search
+
     context: Context = ctx.obj
     settings = context.on_device(device)
-    data = read_photo(image)
+    if image is None and text is None:
+        raise fail("give a photo, --text WORDS, or both")
+    data = read_photo(image) if image is not None else None
     with open_store(settings) as engine:
+        if data is None:
+            assert text is not None
+            words = keyword_search(engine, text, k=k, filters=filters)
+            print_words(words, as_json)
+            return
         searcher, embedder = open_search(settings, engine)
         vector = embedder.embed_files([data], max_pixels=settings.embed.max_image_pixels)[0]
-        hits = searcher.search(vector, k=k, filters=filters, nprobe=nprobe)
+        depth = k if text is None else k * DEPTH
+        hits = searcher.search(vector, k=depth, filters=filters, nprobe=nprobe)
+        if text is not None:
+            words = keyword_search(engine, text, k=depth, filters=filters)
+            confident = judge_floor(hits, min_score)
+            hits = fuse(confident, words, k=k, text_weight=text_weight)
+            print_hits(hits, as_json, settings, None, judged_by=confident)
+            return
     print_hits(hits, as_json, settings, min_score)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -13,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 import search.models  # noqa: F401
 from migrations.runner import current_revision, downgrade_database, head_revision, upgrade_database
 from search.db import Base, make_engine
+from search.models import is_modelled
 
 TABLES = {"products", "product_images", "ingest_runs"}
 # The same Alembic history on every store; an empty SQLite file or PostgreSQL database each.
@@ -32,8 +34,14 @@ def test_migrations_match_the_models(empty_database_url: str) -> None:
     engine = make_engine(empty_database_url)
     upgrade_database(engine)
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        # What the database maintains itself (text search, migration 0006) has no model.
+        options = {"compare_type": True, "include_object": _unmodelled_left_out}
+        context = MigrationContext.configure(connection, opts=options)
         assert compare_metadata(context, Base.metadata) == []
+
+
+def _unmodelled_left_out(item: Any, name: str | None, *_: Any) -> bool:
+    return is_modelled(name)
 
 
 def test_downgrade_to_base_and_back(empty_database_url: str) -> None:
