@@ -52,7 +52,7 @@ def write_duplicates_report(folder: Path, report: DuplicateReport) -> Path:
     """`folder/duplicates.html`: each cluster with its SKUs and titles."""
     sections = [
         f"<p>{len(report.clusters)} clusters, {report.pairs} pairs of different products "
-        f"at cosine &ge; {report.threshold}</p>"
+        f"matching &ge; {report.threshold}</p>"
     ]
     for number, cluster in enumerate(report.clusters, start=1):
         figures = "".join(
@@ -61,7 +61,7 @@ def write_duplicates_report(folder: Path, report: DuplicateReport) -> Path:
         )
         sections.append(
             f"<h2>cluster {number}: {len(cluster.members)} images "
-            f"(similarity &ge; {cluster.min_similarity:.3f})</h2>{figures}"
+            f"(match &ge; {cluster.min_match:.3f})</h2>{figures}"
         )
     if report.within_product:
         rows = "".join(
