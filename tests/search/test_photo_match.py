@@ -2,62 +2,25 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
+from PIL import Image, ImageFilter
 
 from search.duplicates import DEFAULT_THRESHOLD
 from search.files import download_cache_path
 from search.photo_match import fingerprint, match, read_fingerprint
-
-
-def scene(seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:
-    """A photo-like picture: soft colour noise under random shapes."""
-    rng = np.random.default_rng(seed)
-    noise = rng.integers(0, 256, (size[1] // 16, size[0] // 16, 3), dtype=np.uint8)
-    image = Image.fromarray(noise).resize(size, Image.Resampling.BICUBIC)
-    draw = ImageDraw.Draw(image)
-    for _ in range(12):
-        x, y = rng.integers(0, size[0]), rng.integers(0, size[1])
-        w, h = rng.integers(10, 80, 2)
-        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-        draw.ellipse((int(x), int(y), int(x + w), int(y + h)), fill=colour)
-    return image
-
-
-def jpeg(image: Image.Image, quality: int) -> Image.Image:
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality)
-    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
-
-
-def resized(image: Image.Image) -> Image.Image:
-    return image.resize((image.width * 2 // 5, image.height * 2 // 5), Image.Resampling.BILINEAR)
-
-
-def cropped(image: Image.Image) -> Image.Image:
-    return image.crop((image.width // 10, 0, image.width, image.height * 19 // 20))
-
-
-def bordered(image: Image.Image) -> Image.Image:
-    framed = Image.new("RGB", (image.width + 16, image.height + 16), "white")
-    framed.paste(image, (8, 8))
-    return framed
-
-
-def watermarked(image: Image.Image) -> Image.Image:
-    copy = image.copy()
-    ImageDraw.Draw(copy).text((20, image.height * 3 // 4), "SAMPLE (c) shop", fill="white")
-    return copy
-
-
-def recoloured(image: Image.Image) -> Image.Image:
-    return ImageEnhance.Color(image).enhance(1.15)
-
+from tests.hygiene_images import (
+    bordered,
+    cropped,
+    jpeg,
+    recoloured,
+    resized,
+    reused,
+    scene,
+    watermarked,
+)
 
 COPIES: dict[str, Callable[[Image.Image], Image.Image]] = {
     "jpeg-50": lambda image: jpeg(image, 50),
@@ -66,7 +29,7 @@ COPIES: dict[str, Callable[[Image.Image], Image.Image]] = {
     "border": bordered,
     "watermark": watermarked,
     "colour": recoloured,
-    "all-at-once": lambda image: jpeg(bordered(watermarked(cropped(resized(image)))), 60),
+    "all-at-once": reused,
 }
 
 
