@@ -70,6 +70,7 @@ def test_duplicates_finds_the_reused_picture_only(
     assert len(within[0]["image_ids"]) == 2
     page = (tmp_path / "report" / "duplicates.html").read_text()
     assert "COPY1" in page and "title of P1" in page and "TWICE" in page and "P2" not in page
+    assert page.count("data:image/jpeg;base64,") == 2  # the pictures themselves, inline
     text = facet(home, "duplicates").output
     assert "1 clusters" in text and "COPY1, P1" in text and "same image twice in TWICE" in text
 
