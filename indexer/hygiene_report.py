@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from indexer.evaluation.report_html import _thumbnail
+from indexer.evaluation.report_html import thumbnail_uri
 from search.duplicates import DuplicateReport
 from search.durable import write_durably
 from search.quality_list import Flagged
@@ -26,7 +26,7 @@ def _page(title: str, body: str) -> str:
 
 def _figure(uri: str, caption: str, css: str = "") -> str:
     return (
-        f'<figure class="{css}"><img src="{_thumbnail(uri)}" alt="">'
+        f'<figure class="{css}"><img src="{thumbnail_uri(uri)}" alt="">'
         f"<figcaption>{caption}</figcaption></figure>"
     )
 
