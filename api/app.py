@@ -17,6 +17,7 @@ from api.gate import UploadGate
 from api.limits import BodyLimit
 from api.prometheus import Metrics
 from api.routes import admin, facets, health, images, page, products, recommend, search
+from api.routes import duplicates as duplicate_routes
 from api.routes import inspect as inspect_routes
 from api.service import Service
 from migrations.runner import upgrade_database
@@ -92,5 +93,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, search, recommend, products, facets, images, admin, page):
         app.include_router(module.router)
     app.include_router(inspect_routes.router)
+    app.include_router(duplicate_routes.router)
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
     return app

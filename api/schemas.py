@@ -39,11 +39,21 @@ class SearchResponse(BaseModel):
     confidence_threshold: float = 0.0
 
 
+class ImageQualityOut(BaseModel):
+    """The photo quality check of an image (`facet quality`): its verdict and why."""
+
+    verdict: str  # ok, warn or fail
+    reasons: list[str]  # worst first; empty when ok
+    excluded: bool  # kept out of the index (a fail while FACET_QUALITY__EXCLUDE_FAILED is on)
+
+
 class ProductImageOut(BaseModel):
     image_id: int
     position: int
     status: str
     image_url: str
+    # None: not checked yet (checks off, or not built since the image changed).
+    quality: ImageQualityOut | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from indexer.evaluation.report_html import _thumbnail
+from indexer.evaluation.report_html import thumbnail_uri
 from search.duplicates import DuplicateReport
 from search.durable import write_durably
 from search.quality_list import Flagged
@@ -26,7 +26,7 @@ def _page(title: str, body: str) -> str:
 
 def _figure(uri: str, caption: str, css: str = "") -> str:
     return (
-        f'<figure class="{css}"><img src="{_thumbnail(uri)}" alt="">'
+        f'<figure class="{css}"><img src="{thumbnail_uri(uri)}" alt="">'
         f"<figcaption>{caption}</figcaption></figure>"
     )
 
@@ -52,7 +52,7 @@ def write_duplicates_report(folder: Path, report: DuplicateReport) -> Path:
     """`folder/duplicates.html`: each cluster with its SKUs and titles."""
     sections = [
         f"<p>{len(report.clusters)} clusters, {report.pairs} pairs of different products "
-        f"at cosine &ge; {report.threshold}</p>"
+        f"matching &ge; {report.threshold}</p>"
     ]
     for number, cluster in enumerate(report.clusters, start=1):
         figures = "".join(
@@ -61,7 +61,7 @@ def write_duplicates_report(folder: Path, report: DuplicateReport) -> Path:
         )
         sections.append(
             f"<h2>cluster {number}: {len(cluster.members)} images "
-            f"(similarity &ge; {cluster.min_similarity:.3f})</h2>{figures}"
+            f"(match &ge; {cluster.min_match:.3f})</h2>{figures}"
         )
     if report.within_product:
         rows = "".join(

@@ -1,13 +1,16 @@
 """Near-duplicate photos across products: the same picture listed under different SKUs.
 
-Candidates come from the live index (each image's nearest neighbours); each candidate pair is then
-re-checked exactly on the stored full vectors, so the index's compression or transform never
-decides a verdict. Exact copies within one product (the same bytes twice) are listed apart.
+Candidates come from the live index (each image's nearest neighbours whose stored full vectors
+reach a low cosine floor, so the index finds every copy); each candidate pair of different
+products is then decided by the picture itself (search.photo_match: trimmed grey thumbnails
+compared over small crops), as the vectors cannot tell a copy from another photo of the same
+shelf. Exact copies within one product (the same bytes twice) are listed apart.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,13 +19,19 @@ from sqlalchemy import Engine, func, select
 from search.index import IdArray, VectorIndex
 from search.index_sync import vectors_of
 from search.models import ImageStatus, Product, ProductImage
+from search.photo_match import Fingerprint, match, read_fingerprint
 
-# Cosine similarity of the stored vectors at or above which two photos are the same picture:
-# measured on the Grocery photos (scripts/hygiene/duplicates.py, docs/benchmarks.md).
+# Picture match (search.photo_match.match) at or above which two photos are the same picture:
+# on 400 Grocery photos and 40 planted copies, copies scored >= 0.945 and different photos of
+# one class <= 0.90, but for two shots of one burst (0.953); 0.93 found every copy, and that
+# burst pair (scripts/hygiene/duplicates.py, docs/cli.md).
 DEFAULT_THRESHOLD = 0.93
+# Cosine of the stored vectors from which a neighbour is a candidate: below the lowest copy
+# measured on the Grocery photos (0.76), as recall comes from here and precision from the match.
+CANDIDATE_FLOOR = 0.6
 # Neighbours looked at per image: a picture copied more often than this is still one cluster,
 # as every copy finds some of the others.
-NEIGHBOURS = 8
+NEIGHBOURS = 16
 CHUNK = 1024
 
 
@@ -32,6 +41,7 @@ class Member:
     sku: str
     title: str | None
     uri: str
+    content_hash: str | None
 
 
 @dataclass
@@ -39,13 +49,13 @@ class Cluster:
     """Images of at least two products that are the same picture."""
 
     members: list[Member]
-    # The lowest similarity of the pairs that joined it.
-    min_similarity: float
+    # The lowest picture match of the pairs that joined it.
+    min_match: float
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "skus": sorted({member.sku for member in self.members}),
-            "min_similarity": round(self.min_similarity, 4),
+            "min_match": round(self.min_match, 4),
             "images": [member.__dict__ for member in self.members],
         }
 
@@ -54,6 +64,8 @@ class Cluster:
 class DuplicateReport:
     threshold: float
     pairs: int = 0  # pairs of images of different products at or above the threshold
+    candidates: int = 0  # pairs of different products the index proposed and the match checked
+    unreadable: int = 0  # images of candidate pairs that could not be read here to check
     clusters: list[Cluster] = field(default_factory=list)
     # Within one product: the same bytes listed more than once, as (sku, [image ids]).
     within_product: list[tuple[str, list[int]]] = field(default_factory=list)
@@ -62,6 +74,8 @@ class DuplicateReport:
         return {
             "threshold": self.threshold,
             "pairs": self.pairs,
+            "candidates": self.candidates,
+            "unreadable": self.unreadable,
             "clusters": [cluster.to_dict() for cluster in self.clusters],
             "within_product": [{"sku": sku, "image_ids": ids} for sku, ids in self.within_product],
         }
@@ -98,14 +112,41 @@ def similar_pairs(
 
 
 def find_duplicates(
-    engine: Engine, index: VectorIndex, backbone_id: str, *, threshold: float = DEFAULT_THRESHOLD
+    engine: Engine,
+    index: VectorIndex,
+    backbone_id: str,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    download_cache: Path | None = None,
 ) -> DuplicateReport:
-    """Clusters of near-duplicate images of different products, and exact copies within one."""
+    """Clusters of near-duplicate images of different products, and exact copies within one.
+
+    Args:
+        threshold: the picture match (search.photo_match.match) of the same picture.
+        download_cache: where `facet build` keeps downloaded images, to check URL images.
+    """
     report = DuplicateReport(threshold)
-    pairs = similar_pairs(engine, index, backbone_id, threshold)
-    involved = sorted({image_id for pair in pairs for image_id in pair})
-    members = _members(engine, involved)
+    candidates = similar_pairs(engine, index, backbone_id, CANDIDATE_FLOOR)
+    members = _members(engine, sorted({image_id for pair in candidates for image_id in pair}))
     product_of = {image_id: member.sku for image_id, member in members.items()}
+    across = [
+        pair
+        for pair in candidates
+        if pair[0] in product_of and pair[1] in product_of
+        if product_of[pair[0]] != product_of[pair[1]]
+    ]
+    report.candidates = len(across)
+    prints = _fingerprints(
+        members, {image_id for pair in across for image_id in pair}, download_cache
+    )
+    report.unreadable = sum(fingerprint is None for fingerprint in prints.values())
+    pairs: dict[tuple[int, int], float] = {}
+    for a, b in across:
+        first, second = prints[a], prints[b]
+        if first is not None and second is not None:
+            score = match(first, second)
+            if score >= threshold:
+                pairs[a, b] = score
     parent: dict[int, int] = {}
 
     def root(node: int) -> int:
@@ -116,8 +157,6 @@ def find_duplicates(
 
     weakest: dict[int, float] = {}
     for (a, b), similarity in pairs.items():
-        if a not in product_of or b not in product_of or product_of[a] == product_of[b]:
-            continue
         report.pairs += 1
         ra, rb = root(a), root(b)
         low = min(similarity, weakest.get(ra, 1.0), weakest.get(rb, 1.0))
@@ -161,15 +200,30 @@ def exact_copies_within_products(engine: Engine) -> list[tuple[str, list[int]]]:
     return list(copies.items())
 
 
+def _fingerprints(
+    members: dict[int, Member], image_ids: set[int], download_cache: Path | None
+) -> dict[int, Fingerprint | None]:
+    return {
+        image_id: read_fingerprint(members[image_id].uri, download_cache)
+        for image_id in sorted(image_ids)
+    }
+
+
 def _members(engine: Engine, image_ids: list[int]) -> dict[int, Member]:
     members: dict[int, Member] = {}
     with engine.connect() as connection:
         for start in range(0, len(image_ids), CHUNK):
             query = (
-                select(ProductImage.id, Product.sku, Product.title, ProductImage.uri)
+                select(
+                    ProductImage.id,
+                    Product.sku,
+                    Product.title,
+                    ProductImage.uri,
+                    ProductImage.content_hash,
+                )
                 .join(Product, Product.id == ProductImage.product_id)
                 .where(ProductImage.id.in_(image_ids[start : start + CHUNK]))
             )
-            for image_id, sku, title, uri in connection.execute(query):
-                members[image_id] = Member(image_id, sku, title, uri)
+            for image_id, sku, title, uri, content_hash in connection.execute(query):
+                members[image_id] = Member(image_id, sku, title, uri, content_hash)
     return members

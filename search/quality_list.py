@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from search.models import ImageQuality, ImageStatus, Product, ProductImage
 from search.photo_quality import Reason
@@ -81,19 +82,36 @@ def worst_by_reason(flagged: Iterable[Flagged], limit: int) -> dict[str, list[Fl
     return grouped
 
 
-def image_quality(engine: Engine, image_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """The verdict, reasons and measurements of these images (those checked), by id."""
+def image_quality(session: Session, image_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The verdict, reasons and whether it is kept out of the index, of these images (those
+    checked), by id."""
     if not image_ids:
         return {}
     query = select(
         ImageQuality.image_id, ImageQuality.verdict, ImageQuality.reasons, ImageQuality.excluded
     ).where(ImageQuality.image_id.in_(image_ids))
-    with engine.connect() as connection:
-        return {
-            image_id: {
-                "verdict": verdict,
-                "reasons": reasons.split(",") if reasons else [],
-                "excluded": bool(excluded),
-            }
-            for image_id, verdict, reasons, excluded in connection.execute(query)
+    return {
+        image_id: {
+            "verdict": verdict,
+            "reasons": reasons.split(",") if reasons else [],
+            "excluded": bool(excluded),
         }
+        for image_id, verdict, reasons, excluded in session.execute(query)
+    }
+
+
+def quality_counts(engine: Engine) -> dict[str, int]:
+    """Checked images of active products by verdict, and how many are kept out of the index."""
+    counts = {"ok": 0, "warn": 0, "fail": 0, "excluded": 0}
+    query = (
+        select(ImageQuality.verdict, ImageQuality.excluded, func.count())
+        .join(ProductImage, ProductImage.id == ImageQuality.image_id)
+        .join(Product, Product.id == ProductImage.product_id)
+        .where(ProductImage.status == ImageStatus.READY, Product.deleted_at.is_(None))
+        .group_by(ImageQuality.verdict, ImageQuality.excluded)
+    )
+    with engine.connect() as connection:
+        for verdict, excluded, count in connection.execute(query):
+            counts[verdict] = counts.get(verdict, 0) + count
+            counts["excluded"] += count if excluded else 0
+    return counts

@@ -19,10 +19,11 @@ from api.deps import (
     only_params,
     search_response,
 )
-from api.schemas import ProductImageOut, ProductOut, SearchResponse, Timings
+from api.schemas import ImageQualityOut, ProductImageOut, ProductOut, SearchResponse, Timings
 from search.errors import UnknownProduct
 from search.models import ImageStatus
 from search.product import PRODUCT_FIELDS
+from search.quality_list import image_quality
 from search.reads import active_product
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
@@ -81,6 +82,8 @@ async def read_product(request: Request, session: Session, sku: str) -> ProductO
     product = await run_in_threadpool(active_product, session, sku)
     if product is None:
         raise UnknownProduct(f"no active product with sku {sku!r}")
+    shown = [image for image in product.images if image.status != ImageStatus.REMOVED]
+    checks = await run_in_threadpool(image_quality, session, [image.id for image in shown])
     return ProductOut(
         **{name: getattr(product, name) for name in PRODUCT_FIELDS},
         images=[
@@ -89,8 +92,8 @@ async def read_product(request: Request, session: Session, sku: str) -> ProductO
                 position=image.position,
                 status=image.status,
                 image_url=image_url(request, image.id, image.content_hash),
+                quality=None if image.id not in checks else ImageQualityOut(**checks[image.id]),
             )
-            for image in product.images
-            if image.status != ImageStatus.REMOVED
+            for image in shown
         ],
     )

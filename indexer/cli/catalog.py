@@ -139,11 +139,13 @@ def _print_report(report: IngestReport) -> None:
 def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show what the product database and the live index hold."""
     from search.builds import BuildStore
+    from search.quality_list import quality_counts
     from search.stats import catalog_stats
 
     context: Context = ctx.obj
     with open_store(context.settings) as engine:
         stats = catalog_stats(engine)
+        stats["quality"] = quality_counts(engine)
     store = BuildStore(context.settings.index_dir)
     build_id = store.current_id()
     stats["index"] = asdict(store.manifest(build_id)) if build_id else None
@@ -158,6 +160,11 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     vectors = ", ".join(f"{count:,} {model}" for model, count in stats["embeddings"].items())
     typer.echo(f"vectors    {vectors or 'none'}")
     typer.echo(f"revision   {stats['revision']}")
+    quality = stats["quality"]
+    typer.echo(
+        f"quality    {quality['ok']:,} ok, {quality['warn']:,} warn, {quality['fail']:,} fail "
+        f"({quality['excluded']:,} kept out of the index; see `facet quality`)"
+    )
     index = stats["index"]
     if index is None:
         typer.echo("index      none (run `facet build`)")

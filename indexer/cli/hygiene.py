@@ -56,7 +56,9 @@ def duplicates(
     ctx: typer.Context,
     threshold: Annotated[
         float | None,
-        typer.Option(help="Cosine similarity of the same picture (default: measured, 0.93)."),
+        typer.Option(
+            help="Picture match of the same picture, in (0, 1] (default: measured, 0.93)."
+        ),
     ] = None,
     report: ReportOption = None,
     as_json: JsonOption = False,
@@ -67,12 +69,16 @@ def duplicates(
     from search.duplicates import DEFAULT_THRESHOLD, find_duplicates
 
     if threshold is not None and not 0.0 < threshold <= 1.0:
-        raise fail(f"--threshold {threshold}: give a cosine similarity in (0, 1]")
+        raise fail(f"--threshold {threshold}: give a picture match in (0, 1]")
     context: Context = ctx.obj
     with open_store(context.settings) as engine:
         live = build_store(context.settings, engine).load_current()
         found = find_duplicates(
-            engine, live.index, live.manifest.backbone, threshold=threshold or DEFAULT_THRESHOLD
+            engine,
+            live.index,
+            live.manifest.backbone,
+            threshold=threshold or DEFAULT_THRESHOLD,
+            download_cache=context.settings.image_cache_dir,
         )
     written = None if report is None else write_duplicates_report(report, found)
     if as_json:
@@ -81,11 +87,12 @@ def duplicates(
         return
     typer.echo(
         f"{len(found.clusters):,} clusters of near-duplicates across products "
-        f"({found.pairs:,} pairs at cosine >= {found.threshold})"
+        f"({found.pairs:,} pairs matching >= {found.threshold} "
+        f"of {found.candidates:,} candidates)"
     )
     for number, cluster in enumerate(found.clusters, start=1):
         skus = ", ".join(sorted({member.sku for member in cluster.members}))
-        typer.echo(f"  {number:>3}. {skus}  (>= {cluster.min_similarity:.3f})")
+        typer.echo(f"  {number:>3}. {skus}  (>= {cluster.min_match:.3f})")
     for sku, ids in found.within_product:
         typer.echo(f"  same image twice in {sku}: images {', '.join(map(str, ids))}")
     if written is not None:

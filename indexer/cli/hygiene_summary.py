@@ -36,7 +36,8 @@ def count_near_duplicates(engine: Engine, settings: Settings, backbone_id: str) 
 
     try:
         live = build_store(settings, engine).load_current(backbone=backbone_id)
-        return find_duplicates(engine, live.index, backbone_id).pairs
+        cache = settings.image_cache_dir
+        return find_duplicates(engine, live.index, backbone_id, download_cache=cache).pairs
     except (FacetError, AttributeError, NotImplementedError):
         return None
 

@@ -47,12 +47,13 @@ class Thumbnails:
 
     def _of(self, uri: str) -> str:
         if uri not in self._made:
-            self._made[uri] = _thumbnail(uri)
+            self._made[uri] = thumbnail_uri(uri)
         return self._made[uri]
 
 
-def _thumbnail(uri: str) -> str:
-    """A JPEG data URI; remote images stay links."""
+def thumbnail_uri(uri: str) -> str:
+    """A small JPEG of a local image as a data URI, for self-contained HTML reports; remote
+    images stay links, unreadable ones are "" (the page shows no picture)."""
     if not uri:
         return ""
     if is_url(uri):

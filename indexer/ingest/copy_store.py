@@ -14,16 +14,16 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select, text, update
 
-from search.db import writer
+from search.db import Base, writer
 from search.errors import FacetError
-from search.models import Counter, Embedding, IngestRun, Product, ProductImage
+from search.models import Counter
 
-# Parents before children (foreign keys); the counters' rows exist already (the migrations
-# create them) and are updated instead.
-COPIED: tuple[Table, ...] = tuple(
-    cast(Table, model.__table__) for model in (Product, ProductImage, Embedding, IngestRun)
-)
 COUNTERS = cast(Table, Counter.__table__)
+# Every table the models map, parents before children (foreign keys), so a table added later is
+# copied too; the counters' rows exist already (the migrations create them) and are updated.
+COPIED: tuple[Table, ...] = tuple(
+    table for table in Base.metadata.sorted_tables if table is not COUNTERS
+)
 
 
 class TargetNotEmpty(FacetError):

@@ -51,7 +51,6 @@ def test_migrate_store_refuses_a_target_that_holds_a_catalogue(
     ok(built_home, "migrate-store", "--to", target)
     again = facet(built_home, "migrate-store", "--to", target)
     assert again.exit_code == 1
-    assert again.stderr.strip().splitlines() == [
-        "facet: error: the target database already has rows in products: "
-        "migrate-store only copies into an empty store"
-    ]
+    (line,) = again.stderr.strip().splitlines()
+    assert line.startswith("facet: error: the target database already has rows in ")
+    assert line.endswith(": migrate-store only copies into an empty store")
