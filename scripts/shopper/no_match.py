@@ -21,19 +21,24 @@ class TopScores:
     right: np.ndarray  # (n,) bool: the top result is the photo's product
 
 
-def top_scores(snapshot: Snapshot, settings: Settings, photos: list[tuple[Path, str]]) -> TopScores:
-    """Search every photo; record the top score and whether the top product is right."""
-    searcher: Searcher = snapshot.searcher
-    scores, right = [], []
-    for start in range(0, len(photos), BATCH):
-        batch = photos[start : start + BATCH]
-        vectors = snapshot.embedder.embed_files(
-            [path for path, _ in batch], max_pixels=settings.embed.max_image_pixels
+def embed_photos(snapshot: Snapshot, settings: Settings, photos: list[Path]) -> np.ndarray:
+    """The photos' query vectors, in batches."""
+    parts = [
+        snapshot.embedder.embed_files(
+            photos[start : start + BATCH], max_pixels=settings.embed.max_image_pixels
         )
-        for vector, (_, sku) in zip(vectors, batch, strict=True):
-            hits = searcher.search(vector, k=1)
-            scores.append(hits[0].score if hits else -1.0)
-            right.append(bool(hits) and hits[0].sku == sku)
+        for start in range(0, len(photos), BATCH)
+    ]
+    return np.vstack(parts)
+
+
+def top_scores(searcher: Searcher, vectors: np.ndarray, skus: list[str]) -> TopScores:
+    """Search every photo; record the top score and whether the top product is right."""
+    scores, right = [], []
+    for vector, sku in zip(vectors, skus, strict=True):
+        hits = searcher.search(vector, k=1)
+        scores.append(hits[0].score if hits else -1.0)
+        right.append(bool(hits) and hits[0].sku == sku)
     return TopScores(np.asarray(scores, dtype=np.float32), np.asarray(right))
 
 
