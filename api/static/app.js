@@ -15,7 +15,12 @@ const viewerCaption = document.getElementById("viewer-caption");
 // Tiles load thumbnails (the longer side 256 px, 512 on high-density screens), a fraction of
 // the originals' bytes; an original is loaded only when its tile is opened.
 const TILE_SIZE = 256;
+const words = document.getElementById("words");
+const wordsForm = document.getElementById("words-form");
 let lastFile = null;
+// Liked and disliked SKUs: each click asks /v1/recommend for more like these, less like those.
+const liked = new Set();
+const disliked = new Set();
 
 function setStatus(text, isError = false) {
   statusLine.textContent = text;
@@ -75,13 +80,22 @@ function show(title, items, confident = true) {
     const button = node.querySelector(".pick");
     button.dataset.sku = result.sku;
     button.addEventListener("click", () => similar(result.sku, result.title || result.sku));
+    for (const [selector, mine, other] of [[".like", liked, disliked], [".dislike", disliked, liked]]) {
+      const taste = node.querySelector(selector);
+      taste.dataset.sku = result.sku;
+      taste.setAttribute("aria-pressed", String(mine.has(result.sku)));
+      taste.addEventListener("click", () => {
+        if (mine.has(result.sku)) mine.delete(result.sku); else { mine.add(result.sku); other.delete(result.sku); }
+        recommend();
+      });
+    }
     results.appendChild(node);
   }
   if (!items.length) setStatus("No products match these filters.");
 }
 
 async function search(file) {
-  if (!file) return;
+  if (!file) return words.value.trim() && searchWords();
   lastFile = file;
   preview.src = URL.createObjectURL(file);
   preview.hidden = false;
@@ -89,7 +103,9 @@ async function search(file) {
   const body = new FormData();
   body.append("image", file);
   body.append("k", new FormData(filters).get("k") || "12");
-  const response = await fetch(`/v1/search?${filterParams(false)}`, { method: "POST", body });
+  const params = filterParams(false);
+  if (words.value.trim()) params.set("q", words.value.trim());  // photo and words: fused
+  const response = await fetch(`/v1/search?${params}`, { method: "POST", body });
   if (!response.ok) {
     setStatus(`Search failed: ${await problemText(response)}`, true);
     return;
@@ -114,6 +130,45 @@ async function similar(sku, title) {
   show(data.confident ? `Similar to ${title}` : `Nothing close to ${title}; the nearest`, data.results, data.confident);
 }
 
+async function searchWords() {
+  const params = filterParams(true);
+  params.set("q", words.value.trim());
+  setStatus("Searching…");
+  const response = await fetch(`/v1/search?${params}`);
+  if (!response.ok) {
+    setStatus(`Search failed: ${await problemText(response)}`, true);
+    return;
+  }
+  const data = await response.json();
+  setStatus(`${data.results.length} products match “${words.value.trim()}”`);
+  show(`Matching “${words.value.trim()}”`, data.results);
+}
+
+async function recommend() {
+  if (!liked.size) {
+    setStatus(disliked.size ? "Like at least one product to get recommendations." : "");
+    for (const button of results.querySelectorAll(".like, .dislike")) {
+      const mine = button.classList.contains("like") ? liked : disliked;
+      button.setAttribute("aria-pressed", String(mine.has(button.dataset.sku)));
+    }
+    return;
+  }
+  const body = new FormData();
+  for (const sku of liked) body.append("positive", sku);
+  for (const sku of disliked) body.append("negative", sku);
+  body.append("strategy", "best_score");
+  body.append("k", new FormData(filters).get("k") || "12");
+  setStatus("Recommending…");
+  const response = await fetch(`/v1/recommend?${filterParams(false)}`, { method: "POST", body });
+  if (!response.ok) {
+    setStatus(`Recommendations failed: ${await problemText(response)}`, true);
+    return;
+  }
+  const data = await response.json();
+  setStatus(`${data.results.length} products for ${liked.size} liked, ${disliked.size} disliked`);
+  show("Recommended: more like your likes", data.results, data.confident);
+}
+
 async function loadFacets() {
   const response = await fetch("/v1/facets");
   if (!response.ok) return;
@@ -131,7 +186,8 @@ async function loadFacets() {
 viewer.addEventListener("click", (event) => { if (event.target === viewer) viewer.close(); });
 viewer.addEventListener("close", () => viewerImage.removeAttribute("src"));
 photo.addEventListener("change", () => search(photo.files[0]));
-filters.addEventListener("change", () => lastFile && search(lastFile));
+filters.addEventListener("change", () => (lastFile || words.value.trim()) && search(lastFile));
+wordsForm.addEventListener("submit", (event) => { event.preventDefault(); search(lastFile); });
 for (const type of ["dragenter", "dragover"]) {
   drop.addEventListener(type, (event) => { event.preventDefault(); drop.classList.add("over"); });
 }

@@ -178,3 +178,38 @@ def test_the_page_says_when_there_is_no_close_match(api_settings: Settings) -> N
             browser.close()
     finally:
         next(server, None)
+
+
+def test_words_likes_and_photos_with_words_in_a_browser(live_server: str) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if CHROMIUM is None:
+        pytest.skip("no chromium on this machine (scripts/test.sh installs Debian's)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(live_server)
+
+        # Words alone.
+        page.fill("#words", "oat milk")
+        page.click("#words-form button[type=submit]")
+        page.wait_for_function(
+            "() => document.querySelector('#results-title').textContent.startsWith('Matching')"
+        )
+        assert page.locator(".card .title").first.inner_text() == "Oatly Oat Milk"
+
+        # Liking a product asks for more like it, never showing the liked one.
+        page.locator(".card .like").first.click()
+        page.wait_for_function(
+            "() => document.querySelector('#results-title').textContent.startsWith('Recommended')"
+        )
+        shown = page.eval_on_selector_all(".card .pick", "cards => cards.map(c => c.dataset.sku)")
+        assert shown and "Oatly-Oat-Milk" not in shown
+
+        # A photo with words: a green apple's photo and "red" put a red apple first.
+        page.fill("#words", "red")
+        page.set_input_files("#photo", str(QUERIES / "Granny-Smith.jpg"))
+        page.wait_for_function(
+            "() => document.querySelector('#results-title').textContent !== '' &&"
+            " document.querySelector('.card .title')?.textContent === 'Red Delicious'"
+        )
+        browser.close()
