@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,18 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+@contextmanager
+def browser_page() -> Iterator[Any]:
+    """A page in headless Debian chromium (skips where playwright or chromium is missing)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if CHROMIUM is None:
+        pytest.skip("no chromium on this machine (scripts/test.sh installs Debian's)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser.new_page()
+        browser.close()
 
 
 def free_port() -> int:
@@ -181,12 +194,7 @@ def test_the_page_says_when_there_is_no_close_match(api_settings: Settings) -> N
 
 
 def test_words_likes_and_photos_with_words_in_a_browser(live_server: str) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if CHROMIUM is None:
-        pytest.skip("no chromium on this machine (scripts/test.sh installs Debian's)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
+    with browser_page() as page:
         page.goto(live_server)
 
         # Words alone.
@@ -212,4 +220,3 @@ def test_words_likes_and_photos_with_words_in_a_browser(live_server: str) -> Non
             "() => document.querySelector('#results-title').textContent !== '' &&"
             " document.querySelector('.card .title')?.textContent === 'Red Delicious'"
         )
-        browser.close()
