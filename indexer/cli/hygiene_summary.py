@@ -29,13 +29,15 @@ def check_quality(
 
 def count_near_duplicates(engine: Engine, settings: Settings, backbone_id: str) -> int | None:
     """Pairs of images of different products that are the same picture, in the live index
-    (None: no FAISS index to look in)."""
+    (None: no FAISS index to look in, or more images than the build counts duplicates of)."""
     from search.backends import build_store
     from search.duplicates import find_duplicates
     from search.errors import FacetError
 
     try:
         live = build_store(settings, engine).load_current(backbone=backbone_id)
+        if live.index.ntotal > settings.quality.build_duplicates_max_images:
+            return None
         cache = settings.image_cache_dir
         return find_duplicates(engine, live.index, backbone_id, download_cache=cache).pairs
     except (FacetError, AttributeError, NotImplementedError):

@@ -5,6 +5,7 @@ one listed twice by its product: each found, the clean photos not."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,16 @@ def test_status_counts_the_verdicts(hygiene_home: tuple[Path, str]) -> None:
     assert (
         "quality    8 ok, 0 warn, 3 fail (0 kept out of the index" in facet(home, "status").output
     )
+
+
+def test_a_large_catalogues_build_leaves_the_duplicate_count_to_facet_duplicates(
+    hygiene_home: tuple[Path, str], tmp_path: Path
+) -> None:
+    # Counting decodes candidate photos again: above the limit the build does not.
+    home = tmp_path / "home"
+    shutil.copytree(hygiene_home[0], home)
+    limit = {"FACET_QUALITY__BUILD_DUPLICATES_MAX_IMAGES": "1"}
+    result = facet(home, "build", "--rebuild", "--json", env=limit)
+    assert result.exit_code == 0, result.output
+    quality = json.loads(result.output.strip().splitlines()[-1])["quality"]
+    assert quality["near_duplicate_pairs"] is None
