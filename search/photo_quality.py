@@ -77,21 +77,34 @@ def check_photo(
     return PhotoCheck(measured, judge(measured, limits))
 
 
-def grey_copy(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-    """An (H, W, 3) RGB image as GREY_SIZE square float grey levels (ITU-R 601 luma)."""
+def grey_levels(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """An (H, W, 3) RGB image as GREY_SIZE square 8-bit grey levels (ITU-R 601 luma)."""
     grey = Image.fromarray(pixels).convert("L")
     if grey.size != (GREY_SIZE, GREY_SIZE):
         grey = grey.resize((GREY_SIZE, GREY_SIZE), Image.Resampling.BILINEAR)
-    return np.asarray(grey, dtype=np.float32)
+    return np.asarray(grey)
+
+
+def percentile_of_levels(levels: npt.NDArray[np.uint8], q: float) -> float:
+    """`np.percentile(levels, q)` (linear interpolation), from a histogram: the same value
+    without sorting (a tenth of the time; the checks run on every image a build decodes)."""
+    ranks = np.cumsum(np.bincount(levels.ravel(), minlength=256))
+    position = q / 100 * (int(ranks[-1]) - 1)
+    below = int(np.floor(position))
+    above = min(below + 1, int(ranks[-1]) - 1)
+    low = int(np.searchsorted(ranks, below, side="right"))
+    high = int(np.searchsorted(ranks, above, side="right"))
+    return low + (high - low) * (position - below)
 
 
 def measure(pixels: npt.NDArray[np.uint8], width: int, height: int) -> Measurements:
     """Measure a prepared image (`pixels`, RGB) whose stored size is `width` x `height`."""
-    grey = grey_copy(pixels)
+    levels = grey_levels(pixels)
+    grey = levels.astype(np.float32)
     laplacian = (
         grey[1:-1, :-2] + grey[1:-1, 2:] + grey[:-2, 1:-1] + grey[2:, 1:-1] - 4 * grey[1:-1, 1:-1]
     )
-    highlights = float(np.percentile(grey, 95))
+    highlights = float(percentile_of_levels(levels, 95))
     shorter, longer = sorted((max(width, 1), max(height, 1)))
     return Measurements(
         shorter_side=shorter,
@@ -111,8 +124,11 @@ def colour_clipped(pixels: npt.NDArray[np.uint8]) -> float:
     white background of a packshot is white in every channel, so it does not count.
     """
     sample = pixels[::2, ::2]
-    top, bottom = sample.max(axis=2), sample.min(axis=2)
-    return float(np.mean((top >= BRIGHT_LEVEL) & (bottom < 200)))
+    # Channel by channel: max/min over the strided last axis took 17 times as long.
+    red, green, blue = sample[..., 0], sample[..., 1], sample[..., 2]
+    top = np.maximum(np.maximum(red, green), blue)
+    bottom = np.minimum(np.minimum(red, green), blue)
+    return float(np.count_nonzero((top >= BRIGHT_LEVEL) & (bottom < 200))) / top.size
 
 
 def judge(measured: Measurements, limits: QualitySettings) -> Judgement:

@@ -8,7 +8,15 @@ import numpy.typing as npt
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from search.photo_quality import Reason, Verdict, check_photo
+from search.photo_quality import (
+    BRIGHT_LEVEL,
+    Reason,
+    Verdict,
+    check_photo,
+    colour_clipped,
+    grey_levels,
+    percentile_of_levels,
+)
 from search.quality_config import QualitySettings
 
 LIMITS = QualitySettings()
@@ -85,3 +93,19 @@ def test_extreme_aspect_ratio_warns() -> None:
 def test_limits_are_settings() -> None:
     strict = QualitySettings(warn_min_side=1000)
     assert check_photo(pixels(photo()), 800, 800, strict).judgement.verdict is Verdict.WARN
+
+
+def test_the_fast_measurements_equal_the_plain_numpy_ones() -> None:
+    # The checks run on every decoded image, so they avoid sorting and strided reductions;
+    # the values must stay exactly what the limits were chosen on.
+    rng = np.random.default_rng(1338)
+    for _ in range(50):
+        pixels = (rng.random((224, 224, 3)) ** rng.uniform(0.2, 3) * 255).astype(np.uint8)
+        levels = grey_levels(pixels)
+        assert percentile_of_levels(levels, 95) == pytest.approx(
+            float(np.percentile(levels.astype(np.float32), 95)), abs=1e-4
+        )
+        sample = pixels[::2, ::2]
+        top, bottom = sample.max(axis=2), sample.min(axis=2)
+        expected = float(np.mean((top >= BRIGHT_LEVEL) & (bottom < 200)))
+        assert colour_clipped(pixels) == pytest.approx(expected, abs=1e-12)
