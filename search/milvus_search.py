@@ -6,8 +6,6 @@ FAISS searcher's: only how image hits are found under a filter differs.
 
 from __future__ import annotations
 
-import math
-
 from search.filter_params import Filters
 from search.filter_table import Allowed
 from search.index import FloatArray, SearchHits
@@ -41,6 +39,5 @@ class MilvusSearcher(Searcher):
         if allowed.count <= EXACT_FILTER_LIMIT:
             nprobe = self.index.nlist
         else:
-            share = allowed.count / max(self.index.ntotal, 1)
-            nprobe = min(self.index.nlist, math.ceil((nprobe or self.index.nprobe) / share))
+            nprobe = self._filtered_nprobe(allowed, nprobe)
         return self.index.search(queries, fetch, nprobe=nprobe, expression=allowed.expression)

@@ -195,10 +195,7 @@ class Searcher:
         if allowed is not None:
             if allowed.ids is not None and allowed.count <= EXACT_FILTER_LIMIT:
                 return self._exact_over(queries, allowed.ids, fetch, factor)
-            # A filter keeping a share s of the catalogue leaves s of each probed list: probe
-            # 1/s times more lists to find as many candidates.
-            share = allowed.count / max(self.index.ntotal, 1)
-            nprobe = min(self.index.nlist, math.ceil((nprobe or self.index.nprobe) / share))
+            nprobe = self._filtered_nprobe(allowed, nprobe)
             selector = allowed.selector()
         return self.index.search(
             queries,
@@ -208,6 +205,12 @@ class Searcher:
             lookup=self.lookup,
             rerank_factor=factor,
         )
+
+    def _filtered_nprobe(self, allowed: Allowed, nprobe: int | None) -> int:
+        """A filter keeping a share s of the catalogue leaves s of each probed list: probe 1/s
+        times more lists to find as many candidates."""
+        share = allowed.count / max(self.index.ntotal, 1)
+        return min(self.index.nlist, math.ceil((nprobe or self.index.nprobe) / share))
 
     def _exact_over(
         self, queries: FloatArray, allowed: IdArray, fetch: int, factor: int

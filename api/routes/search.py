@@ -26,8 +26,7 @@ from api.deps import (
 from api.photos import embed_upload, prepare_upload, record_search_stages
 from api.schemas import Classification, Estimate, LabelScore, SearchResponse, Timings
 from api.service import Live, Service
-from search.confidence import judge_floor
-from search.hybrid import DEPTH, fuse
+from search.hybrid import search_with_words
 from search.text_search import keyword_search
 
 router = APIRouter(prefix="/v1", tags=["search"])
@@ -68,18 +67,26 @@ async def search(
     timings = Timings()
     vector = await embed_upload(request, service, live, image, timings)
     stages: dict[str, float] = {}
-    depth = k if q is None else k * DEPTH
-    hits = await run_in_threadpool(
-        live.searcher.search, vector, k=depth, filters=filters, stages=stages
-    )
     if q is not None:
-        answer = search_response(request, service, live, hits, min_score=min_score, timings=timings)
-        started = time.perf_counter()
-        words = await run_in_threadpool(keyword_search, service.engine, q, k=depth, filters=filters)
-        stages["search"] = stages.get("search", 0.0) + time.perf_counter() - started
-        fused = fuse(judge_floor(hits, min_score), words, k=k, text_weight=text_weight)
+        photo_hits, fused = await run_in_threadpool(
+            search_with_words,
+            live.searcher,
+            vector,
+            q,
+            k=k,
+            filters=filters,
+            text_weight=text_weight,
+            min_score=min_score,
+            stages=stages,
+        )
         record_search_stages(request, stages, timings)
+        answer = search_response(
+            request, service, live, photo_hits, min_score=None, timings=timings
+        )
         return answer.model_copy(update={"results": to_results(request, fused)})
+    hits = await run_in_threadpool(
+        live.searcher.search, vector, k=k, filters=filters, stages=stages
+    )
     record_search_stages(request, stages, timings)
     return search_response(request, service, live, hits, min_score=min_score, timings=timings)
 

@@ -53,8 +53,7 @@ def search(
     filters: Filters,
 ) -> None:
     """Find the catalogue products that look most like a photo, match words, or both."""
-    from search.confidence import judge_floor
-    from search.hybrid import DEPTH, fuse
+    from search.hybrid import search_with_words
     from search.text_search import keyword_search
 
     context: Context = ctx.obj
@@ -70,14 +69,14 @@ def search(
             return
         searcher, embedder = open_search(settings, engine)
         vector = embedder.embed_files([data], max_pixels=settings.embed.max_image_pixels)[0]
-        depth = k if text is None else k * DEPTH
-        hits = searcher.search(vector, k=depth, filters=filters, nprobe=nprobe)
         if text is not None:
-            words = keyword_search(engine, text, k=depth, filters=filters)
-            confident = judge_floor(hits, min_score)
-            hits = fuse(confident, words, k=k, text_weight=text_weight)
-            print_hits(hits, as_json, settings, None, judged_by=confident)
+            photo_hits, fused = search_with_words(
+                searcher, vector, text, k=k, filters=filters, text_weight=text_weight,
+                min_score=min_score, nprobe=nprobe,
+            )  # fmt: skip
+            print_hits(fused, as_json, settings, None, judged_by=photo_hits)
             return
+        hits = searcher.search(vector, k=k, filters=filters, nprobe=nprobe)
     print_hits(hits, as_json, settings, min_score)
 
 
