@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -38,19 +38,8 @@ def print_hits(
         photo = judge(judged_by, threshold=threshold)
         judged = Judged(hits, confident=photo.confident)
     if as_json:
-        results = [
-            {
-                "sku": hit.sku,
-                "score": round(hit.score, 6),
-                "image_id": hit.image_id,
-                "title": hit.title,
-                "category": hit.category,
-                "price": hit.price,
-            }
-            for hit in judged.hits
-        ]
         answer = {
-            "results": results,
+            "results": [result_json(hit) for hit in judged.hits],
             "confident": judged.confident,
             "confidence_threshold": threshold,
         }
@@ -72,14 +61,22 @@ def print_hits(
 def print_words(hits: list[ProductHit], as_json: bool) -> None:
     """Keyword results: relevance scores, no confidence threshold (a match is a match)."""
     if as_json:
-        results = [
-            {"sku": hit.sku, "score": round(hit.score, 6), "image_id": hit.image_id,
-             "title": hit.title, "category": hit.category, "price": hit.price}
-            for hit in hits
-        ]  # fmt: skip
+        results = [result_json(hit) for hit in hits]
         typer.echo(json.dumps({"results": results, "confident": bool(hits)}))
         return
     if not hits:
         typer.echo("no product matches these words")
     for rank, hit in enumerate(hits, start=1):
         typer.echo(f"{rank:>3}  {hit.score:7.3f}  {hit.sku:<28} {hit.title or ''}")
+
+
+def result_json(hit: ProductHit) -> dict[str, Any]:
+    """One result as `--json` prints it."""
+    return {
+        "sku": hit.sku,
+        "score": round(hit.score, 6),
+        "image_id": hit.image_id,
+        "title": hit.title,
+        "category": hit.category,
+        "price": hit.price,
+    }
