@@ -5,7 +5,7 @@ Part of `search.config`'s `Settings`; kept free of torch, like the rest of the s
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 
 class InspectSettings(BaseModel):
@@ -26,3 +26,16 @@ class InspectSettings(BaseModel):
     threshold_margin: float = Field(default=1.1, gt=0)
     # Held-out folds of the calibration (each scored against a bank of the others).
     calibration_folds: int = Field(default=5, ge=2)
+    # A photo's score is how far its worst place (3 x 3 patches) stands out from the patches
+    # within this many grid cells around it (3: a 7 x 7 neighbourhood, a quarter of the width
+    # on a 28 x 28 grid), so backgrounds no good photo showed stop counting; 0: PatchCore's
+    # plain largest patch distance, for photos taken exactly like the good ones (a QC station).
+    # 1 would compare a place with itself.
+    context_cells: int = Field(default=3, ge=0, le=16)
+
+    @field_validator("context_cells")
+    @classmethod
+    def _context_is_wider_than_a_place(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("must be 0 (off) or at least 2")
+        return value

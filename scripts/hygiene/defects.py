@@ -10,7 +10,9 @@ masks and the heatmaps share one grid.
     python scripts/hygiene/defects.py [--dataset DIR] [--limit N] [--json]
 
 Keys: defect_auroc (mean over classes of the clean-versus-defective image AUROC),
-defect_pixel_auroc (heatmaps of the defective photos against their masks, pooled),
+defect_auroc_plain_max (the same with PatchCore's plain largest patch distance as the score,
+FACET_INSPECT__CONTEXT_CELLS=0, on the same banks), defect_pixel_auroc (heatmaps of the
+defective photos against their masks, pooled),
 defect_ms_per_photo (scoring a photo, the heatmap included, bank ready), and at the calibrated
 threshold defect_recall (defective photos called suspect) and defect_false_alarms (clean ones
 called suspect), defect_bank_s (seconds to build one class's bank, mean).
@@ -38,8 +40,9 @@ sys.path.insert(0, str(REPO))
 from scripts.hygiene.defect_planting import KINDS, plant  # noqa: E402
 from search.backbones import load_backbone  # noqa: E402
 from search.inspect_config import InspectSettings  # noqa: E402
-from search.inspection.inspector import Inspector, Verdict  # noqa: E402
+from search.inspection.inspector import Inspector, ReadyBank, Verdict  # noqa: E402
 from search.inspection.references import Photo, Reference  # noqa: E402
+from search.inspection.scoring import image_scores  # noqa: E402
 
 DEFAULT_DATASET = REPO.parent / "shared" / "datasets" / "grocery"
 DEFAULT_CLASSES = 12
@@ -59,7 +62,7 @@ def measure(dataset: Path, workdir: Path, limit: int | None) -> dict[str, float]
     )  # fmt: skip
     size = inspector.extractor.input_size
     rng = np.random.default_rng(SEED)
-    class_aurocs, bank_seconds, score_seconds = [], [], 0.0
+    class_aurocs, plain_aurocs, bank_seconds, score_seconds = [], [], [], 0.0
     pixel_scores, pixel_labels = [], []
     verdicts: dict[str, list[bool]] = {"clean": [], "defective": []}
     scored = 0
@@ -84,11 +87,10 @@ def measure(dataset: Path, workdir: Path, limit: int | None) -> dict[str, float]
         score_seconds += time.perf_counter() - started
         scored += len(photos)
         clean, bad = results[0::2], results[1::2]
-        class_aurocs.append(
-            auroc(
-                [r.score for r in clean] + [r.score for r in bad], [0] * len(clean) + [1] * len(bad)
-            )
-        )
+        labels = [0] * len(clean) + [1] * len(bad)
+        class_aurocs.append(auroc([r.score for r in clean] + [r.score for r in bad], labels))
+        plain = _plain_scores(inspector, ready, photos)  # PatchCore's score, for comparison
+        plain_aurocs.append(auroc(np.concatenate([plain[0::2], plain[1::2]]), labels))
         verdicts["clean"] += [r.verdict is Verdict.SUSPECT for r in clean]
         verdicts["defective"] += [r.verdict is Verdict.SUSPECT for r in bad]
         for result, mask in zip(bad, masks, strict=True):
@@ -96,6 +98,7 @@ def measure(dataset: Path, workdir: Path, limit: int | None) -> dict[str, float]
             pixel_labels.append(mask[::2, ::2].ravel())
     return {
         "defect_auroc": round(float(np.mean(class_aurocs)), 4),
+        "defect_auroc_plain_max": round(float(np.mean(plain_aurocs)), 4),
         "defect_pixel_auroc": round(
             auroc(np.concatenate(pixel_scores), np.concatenate(pixel_labels)), 4
         ),
@@ -106,6 +109,14 @@ def measure(dataset: Path, workdir: Path, limit: int | None) -> dict[str, float]
         "defect_classes": float(count),
         "defect_worst_class_auroc": round(float(np.min(class_aurocs)), 4),
     }
+
+
+def _plain_scores(
+    inspector: Inspector, ready: ReadyBank, photos: list[Photo]
+) -> npt.NDArray[np.float32]:
+    """The photos' largest patch distances (FACET_INSPECT__CONTEXT_CELLS=0) on the same bank."""
+    patches = inspector.extractor.extract([inspector._prepare(photo) for photo in photos])
+    return image_scores(ready.search.distances(patches), ready.bank.grid, 0)
 
 
 def auroc(scores: npt.ArrayLike, labels: npt.ArrayLike) -> float:

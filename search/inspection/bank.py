@@ -45,7 +45,7 @@ def recipe_of(settings: InspectSettings) -> str:
     return (
         f"coreset={settings.coreset_ratio};max={settings.max_bank_patches};"
         f"folds={settings.calibration_folds};q={settings.threshold_quantile};"
-        f"margin={settings.threshold_margin}"
+        f"margin={settings.threshold_margin};context={settings.context_cells}"
     )
 
 
@@ -58,7 +58,9 @@ def subsample(
     return np.ascontiguousarray(flat[greedy_coreset(flat, size)])
 
 
-def calibrate(photo_patches: npt.NDArray[np.float32], settings: InspectSettings) -> Calibration:
+def calibrate(
+    photo_patches: npt.NDArray[np.float32], grid: tuple[int, int], settings: InspectSettings
+) -> Calibration:
     """Score each good photo against a bank built without it (k-fold), and set the threshold.
 
     A good photo scored against a bank that holds its own patches would score near zero; held
@@ -72,7 +74,8 @@ def calibrate(photo_patches: npt.NDArray[np.float32], settings: InspectSettings)
     for fold in range(folds):
         held_out = np.arange(count) % folds == fold
         search = PatchSearch(subsample(photo_patches[~held_out], settings))
-        scores[held_out] = image_scores(search.distances(photo_patches[held_out]))
+        distances = search.distances(photo_patches[held_out])
+        scores[held_out] = image_scores(distances, grid, settings.context_cells)
     quantile = float(np.quantile(scores, settings.threshold_quantile))
     threshold = quantile * settings.threshold_margin
     return Calibration([round(float(score), 6) for score in scores], round(threshold, 6))
@@ -89,7 +92,7 @@ def build_bank(
     """The memory bank of good photos' patches (photos, patches, dim), calibrated."""
     return MemoryBank(
         patches=subsample(photo_patches, settings),
-        calibration=calibrate(photo_patches, settings),
+        calibration=calibrate(photo_patches, grid, settings),
         grid=grid,
         model=model,
         references=references,

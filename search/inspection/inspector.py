@@ -53,6 +53,12 @@ class ReadyBank:
     reused: bool
     search: PatchSearch
 
+    @property
+    def held_out(self) -> dict[str, float]:
+        """Each good photo's (by digest) score against a bank built without it."""
+        scores = self.bank.calibration.scores
+        return dict(zip(self.bank.references, scores, strict=True))
+
 
 class Inspector:
     """Builds, stores and reuses reference banks under `root`, and judges photos against them.
@@ -124,10 +130,14 @@ class Inspector:
             except ImageDecodeError as error:
                 raise ImageDecodeError(error.reason, f"{photo.name}: {error}") from None
         distances = ready.search.distances(self.extractor.extract(arrays))
-        scores = image_scores(distances)
+        scores = image_scores(distances, ready.bank.grid, self.settings.context_cells)
         threshold = ready.bank.threshold
         results = []
         for photo, patch_distances, score in zip(photos, distances, scores, strict=True):
+            # One of the good photos themselves gets the score it had held out, as calibrated:
+            # against a bank holding its own patches, the coreset's picks sit at distance 0
+            # beside the patches it dropped, a pattern no other photo has.
+            score = ready.held_out.get(photo.digest, score)
             heat = heatmap(patch_distances, ready.bank.grid, self.extractor.input_size)
             verdict = Verdict.SUSPECT if score > threshold else Verdict.OK
             results.append(

@@ -15,6 +15,7 @@ from search.inspect_config import InspectSettings
 from search.inspection.coreset import greedy_coreset
 from search.inspection.inspector import Inspector, Verdict
 from search.inspection.references import Photo, Reference
+from search.inspection.scoring import image_scores, prominence
 from search.inspection.storage import META
 from tests.search.inspection.synthetic import SCRATCH, SIZE, product_png
 
@@ -54,6 +55,67 @@ def test_planted_defects_are_suspect_and_clean_photos_ok(
     assert min(results["scratch"].score, results["blotch"].score) > 1.5 * clean_worst
     # The threshold lies above every good photo's held-out score.
     assert ready.bank.threshold > max(ready.bank.calibration.scores)
+
+
+def test_a_new_background_is_not_a_defect_but_a_defect_on_it_is(
+    tmp_path: Path, backbone: Backbone
+) -> None:
+    # The good photos are packshots on white; the inspected ones lie on a wooden table.
+    photos = [
+        Photo("table", product_png(101, table=True)),
+        Photo("table-scratch", product_png(102, table=True, scratch=True)),
+        Photo("table-blotch", product_png(103, table=True, blotch=True)),
+    ]
+    inspector = inspector_in(tmp_path / "context", backbone)
+    results = {r.name: r for r in inspector.inspect(inspector.bank(good_reference()), photos)}
+    assert results["table"].verdict is Verdict.OK
+    assert results["table-scratch"].verdict is Verdict.SUSPECT
+    assert results["table-blotch"].verdict is Verdict.SUSPECT
+    # PatchCore's plain largest distance calls every photo on the table suspect.
+    plain = inspector_in(tmp_path / "plain", backbone, context_cells=0)
+    verdicts = [r.verdict for r in plain.inspect(plain.bank(good_reference()), photos)]
+    assert verdicts == [Verdict.SUSPECT] * 3
+
+
+@pytest.mark.parametrize("context_cells", [0, 3])
+def test_a_missing_quarter_is_suspect(
+    tmp_path: Path, backbone: Backbone, context_cells: int
+) -> None:
+    # Larger than the context window: its inside is compared with itself, its edges are not.
+    inspector = inspector_in(tmp_path, backbone, context_cells=context_cells)
+    ready = inspector.bank(good_reference())
+    clean, missing = inspector.inspect(
+        ready, [Photo("clean", product_png(100)), Photo("missing", product_png(104, missing=True))]
+    )
+    assert (clean.verdict, missing.verdict) == (Verdict.OK, Verdict.SUSPECT)
+
+
+def test_prominence_is_a_place_above_its_surroundings() -> None:
+    flat = np.full((1, 7 * 7), 2.0, dtype=np.float32)
+    assert np.allclose(prominence(flat, (7, 7), 2), 0)  # a raised background stands out nowhere
+    spike = flat.copy()
+    spike[0, 24] = 11.0  # the centre cell
+    lifted = prominence(spike, (7, 7), 2)[0]
+    assert lifted[24] == pytest.approx(11.0 / 9 + 2.0 * 8 / 9 - 2.0)  # its 3 x 3 mean less the ring
+    hottest = {int(cell) for cell in np.flatnonzero(np.isclose(lifted, lifted.max()))}
+    assert hottest == {16, 17, 18, 23, 24, 25, 30, 31, 32}  # the places holding the spike
+    assert image_scores(spike, (7, 7), 0)[0] == pytest.approx(11.0)
+    assert image_scores(spike, (7, 7), 2)[0] == pytest.approx(lifted[24])
+
+
+def test_a_good_photo_itself_gets_its_held_out_score(tmp_path: Path, backbone: Backbone) -> None:
+    inspector = inspector_in(tmp_path, backbone)
+    reference = good_reference()
+    ready = inspector.bank(reference)
+    results = inspector.inspect(ready, reference.photos)
+    held_out = dict(zip(ready.bank.references, ready.bank.calibration.scores, strict=True))
+    assert [r.score for r in results] == [held_out[photo.digest] for photo in reference.photos]
+    assert all(r.verdict is Verdict.OK for r in results)
+
+
+def test_a_context_of_one_cell_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 2"):
+        InspectSettings(context_cells=1)
 
 
 def test_the_heatmap_peaks_at_the_defect(tmp_path: Path, backbone: Backbone) -> None:
