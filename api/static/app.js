@@ -12,6 +12,7 @@ const card = document.getElementById("card");
 const viewer = document.getElementById("viewer");
 const viewerImage = document.getElementById("viewer-image");
 const viewerCaption = document.getElementById("viewer-caption");
+const viewerWarnings = document.getElementById("viewer-warnings");
 // Tiles load thumbnails (the longer side 256 px, 512 on high-density screens), a fraction of
 // the originals' bytes; an original is loaded only when its tile is opened.
 const TILE_SIZE = 256;
@@ -59,7 +60,28 @@ function thumbnail(url, size) {
 function openOriginal(result) {
   viewerImage.src = result.image_url;
   viewerImage.alt = viewerCaption.textContent = result.title || result.sku;
+  viewer.dataset.sku = result.sku;
+  viewerWarnings.replaceChildren();
+  viewerWarnings.hidden = true;
   viewer.showModal();
+  showPhotoWarnings(result);
+}
+
+// The product's photos that failed or warned the quality checks (`facet quality`), if any.
+async function showPhotoWarnings(result) {
+  const response = await fetch(`/v1/products/${encodeURIComponent(result.sku)}`);
+  if (!response.ok || viewer.dataset.sku !== result.sku) return;  // another one opened since
+  const flagged = (await response.json()).images.filter(
+    (image) => image.quality && image.quality.verdict !== "ok");
+  for (const image of flagged) {
+    const item = document.createElement("li");
+    item.className = image.quality.verdict;
+    const which = image.image_id === result.image_id ? "This photo" : `Photo ${image.position + 1}`;
+    const excluded = image.quality.excluded ? "; kept out of search" : "";
+    item.textContent = `${which}: ${image.quality.verdict} (${image.quality.reasons.join(", ")})${excluded}`;
+    viewerWarnings.appendChild(item);
+  }
+  viewerWarnings.hidden = !flagged.length;
 }
 
 function show(title, items, confident = true) {
@@ -184,7 +206,7 @@ async function loadFacets() {
 }
 
 viewer.addEventListener("click", (event) => { if (event.target === viewer) viewer.close(); });
-viewer.addEventListener("close", () => viewerImage.removeAttribute("src"));
+viewer.addEventListener("close", () => { viewerImage.removeAttribute("src"); delete viewer.dataset.sku; });
 photo.addEventListener("change", () => search(photo.files[0]));
 filters.addEventListener("change", () => (lastFile || words.value.trim()) && search(lastFile));
 wordsForm.addEventListener("submit", (event) => { event.preventDefault(); search(lastFile); });

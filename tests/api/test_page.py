@@ -19,6 +19,7 @@ import uvicorn
 from api.app import create_app
 from search.config import SearchSettings, Settings
 from tests.conftest import SAMPLE_CATALOG
+from tests.hygiene_catalog import build_hygiene_catalog
 
 QUERIES = SAMPLE_CATALOG.parent / "queries"
 IMAGES = "/v1/images/"
@@ -220,3 +221,38 @@ def test_words_likes_and_photos_with_words_in_a_browser(live_server: str) -> Non
             "() => document.querySelector('#results-title').textContent !== '' &&"
             " document.querySelector('.card .title')?.textContent === 'Red Delicious'"
         )
+
+
+def test_the_viewer_shows_a_products_photo_warnings(tmp_path: Path) -> None:
+    home, _ = build_hygiene_catalog(tmp_path)
+    server = serve(Settings(home=home))
+    url = next(server)
+    try:
+        with browser_page() as page:
+            page.goto(url)
+            page.fill("#words", "BLUR")
+            page.click("#words-form button")
+            page.wait_for_function(
+                "() => document.querySelector('.card .title')?.textContent === 'title of BLUR'"
+            )
+            page.locator(".card .zoom").first.click()
+            page.wait_for_selector("#viewer-warnings li")
+            assert page.locator("#viewer-warnings li").all_inner_texts() == [
+                "This photo: fail (blurred)"
+            ]
+            page.keyboard.press("Escape")
+            page.wait_for_function("() => !document.getElementById('viewer').open")
+
+            # A clean product's photo shows none.
+            page.fill("#words", "P2")
+            page.click("#words-form button")
+            page.wait_for_function(
+                "() => document.querySelector('.card .title')?.textContent === 'title of P2'"
+            )
+            page.locator(".card .zoom").first.click()
+            page.wait_for_selector("#viewer[open]")
+            page.wait_for_load_state("networkidle")
+            assert page.locator("#viewer-warnings").is_hidden()
+            assert page.locator("#viewer-warnings li").count() == 0
+    finally:
+        next(server, None)
