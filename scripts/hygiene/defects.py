@@ -115,7 +115,7 @@ def _plain_scores(
     inspector: Inspector, ready: ReadyBank, photos: list[Photo]
 ) -> npt.NDArray[np.float32]:
     """The photos' largest patch distances (FACET_INSPECT__CONTEXT_CELLS=0) on the same bank."""
-    patches = inspector.extractor.extract([inspector._prepare(photo) for photo in photos])
+    patches = inspector.extractor.extract([inspector.prepare(photo) for photo in photos])
     return image_scores(ready.search.distances(patches), ready.bank.grid, 0)
 
 

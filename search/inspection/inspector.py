@@ -106,7 +106,7 @@ class Inspector:
                 "building the inspection bank of %s from %d photos", reference.label, len(photos)
             )
             try:
-                patches = self.extractor.extract([self._prepare(photo) for photo in photos])
+                patches = self.extractor.extract([self.prepare(photo) for photo in photos])
             except ImageDecodeError as error:
                 raise InvalidReference(f"{reference.label}: a reference photo: {error}") from None
             bank = build_bank(
@@ -126,7 +126,7 @@ class Inspector:
         arrays = []
         for photo in photos:
             try:
-                arrays.append(self._prepare(photo, formats))
+                arrays.append(self.prepare(photo, formats))
             except ImageDecodeError as error:
                 raise ImageDecodeError(error.reason, f"{photo.name}: {error}") from None
         distances = ready.search.distances(self.extractor.extract(arrays))
@@ -145,9 +145,14 @@ class Inspector:
             )
         return results
 
-    def _prepare(
+    def prepare(
         self, photo: Photo, formats: Collection[str] | None = None
     ) -> npt.NDArray[np.uint8]:
+        """A photo's pixels as the patch extractor takes them (squashed to its input size).
+
+        Raises:
+            ImageDecodeError: not a decodable image (of `formats`, when given).
+        """
         preprocessing = self.extractor.preprocessing
         return preprocessing.load(photo.data, max_pixels=self.max_pixels, formats=formats).pixels
 
