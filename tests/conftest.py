@@ -25,6 +25,25 @@ STORES = ["sqlite", "postgresql"]
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_CATALOG = REPO / "scripts" / "sample_catalog" / "catalog.csv"
 
+# The fast part (`-m "not slow"`) is the quick check while working: everything on SQLite and
+# FAISS in this process. The same tests on PostgreSQL and Milvus Lite, the browser tests and
+# the crash and fuzz suites also count as slow: the full suite (CI) runs them, never skips them.
+FULL_SUITE_ENGINES = {"postgresql", "milvus"}
+FULL_SUITE_FILES = ("tests/api/test_page.py", "tests/api/test_milvus", "tests/reliability/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        engines = set(callspec.id.split("-")) if callspec is not None else set()
+        uses_postgres = "postgres" in getattr(item, "fixturenames", ())
+        if (
+            engines & FULL_SUITE_ENGINES
+            or uses_postgres
+            or item.nodeid.startswith(FULL_SUITE_FILES)
+        ):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:

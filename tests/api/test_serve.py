@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 
 def free_port() -> int:
@@ -18,6 +19,7 @@ def free_port() -> int:
         return port
 
 
+@pytest.mark.slow  # a second Python process, torch imported: 4 s
 def test_python_m_api_serves_the_given_home(tmp_path: Path) -> None:
     port = free_port()
     home = tmp_path / "served-home"

@@ -122,6 +122,7 @@ def test_build_on_the_cpu_names_its_device(tmp_path: Path) -> None:
 
 
 @no_gpu
+@pytest.mark.slow  # a second Python process, torch imported
 def test_facet_serve_refuses_a_missing_gpu_in_one_line(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "api", "--home", str(tmp_path), "--device", "cuda"],
