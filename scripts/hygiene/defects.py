@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 from scripts.hygiene.defect_planting import KINDS, plant  # noqa: E402
 from search.backbones import load_backbone  # noqa: E402
 from search.inspect_config import InspectSettings  # noqa: E402
-from search.inspection.inspector import Inspector, ReadyBank, Verdict  # noqa: E402
+from search.inspection.inspector import Inspector, Verdict  # noqa: E402
 from search.inspection.references import Photo, Reference  # noqa: E402
 from search.inspection.scoring import image_scores  # noqa: E402
 
@@ -83,13 +83,14 @@ def measure(dataset: Path, workdir: Path, limit: int | None) -> dict[str, float]
             ]
             masks.append(mask)
         started = time.perf_counter()
-        results = inspector.inspect(ready, photos)
+        distances = inspector.patch_distances(ready, photos)
+        results = inspector.judge(ready, photos, distances)  # what `inspect` does
         score_seconds += time.perf_counter() - started
         scored += len(photos)
         clean, bad = results[0::2], results[1::2]
         labels = [0] * len(clean) + [1] * len(bad)
         class_aurocs.append(auroc([r.score for r in clean] + [r.score for r in bad], labels))
-        plain = _plain_scores(inspector, ready, photos)  # PatchCore's score, for comparison
+        plain = image_scores(distances, ready.bank.grid, 0)  # PatchCore's score, to compare
         plain_aurocs.append(auroc(np.concatenate([plain[0::2], plain[1::2]]), labels))
         verdicts["clean"] += [r.verdict is Verdict.SUSPECT for r in clean]
         verdicts["defective"] += [r.verdict is Verdict.SUSPECT for r in bad]
@@ -109,14 +110,6 @@ def measure(dataset: Path, workdir: Path, limit: int | None) -> dict[str, float]
         "defect_classes": float(count),
         "defect_worst_class_auroc": round(float(np.min(class_aurocs)), 4),
     }
-
-
-def _plain_scores(
-    inspector: Inspector, ready: ReadyBank, photos: list[Photo]
-) -> npt.NDArray[np.float32]:
-    """The photos' largest patch distances (FACET_INSPECT__CONTEXT_CELLS=0) on the same bank."""
-    patches = inspector.extractor.extract([inspector.prepare(photo) for photo in photos])
-    return image_scores(ready.search.distances(patches), ready.bank.grid, 0)
 
 
 def auroc(scores: npt.ArrayLike, labels: npt.ArrayLike) -> float:

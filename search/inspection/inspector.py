@@ -106,7 +106,7 @@ class Inspector:
                 "building the inspection bank of %s from %d photos", reference.label, len(photos)
             )
             try:
-                patches = self.extractor.extract([self.prepare(photo) for photo in photos])
+                patches = self.extractor.extract([self._prepare(photo) for photo in photos])
             except ImageDecodeError as error:
                 raise InvalidReference(f"{reference.label}: a reference photo: {error}") from None
             bank = build_bank(
@@ -123,21 +123,37 @@ class Inspector:
         Raises:
             ImageDecodeError: a photo cannot be decoded (its name is in the message).
         """
+        return self.judge(ready, photos, self.patch_distances(ready, photos, formats=formats))
+
+    def patch_distances(
+        self, ready: ReadyBank, photos: list[Photo], *, formats: Collection[str] | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Each photo's patches' distances to their nearest good patches: (photos, patches).
+
+        Raises:
+            ImageDecodeError: a photo cannot be decoded (its name is in the message).
+        """
         arrays = []
         for photo in photos:
             try:
-                arrays.append(self.prepare(photo, formats))
+                arrays.append(self._prepare(photo, formats))
             except ImageDecodeError as error:
                 raise ImageDecodeError(error.reason, f"{photo.name}: {error}") from None
-        distances = ready.search.distances(self.extractor.extract(arrays))
+        return ready.search.distances(self.extractor.extract(arrays))
+
+    def judge(
+        self, ready: ReadyBank, photos: list[Photo], distances: npt.NDArray[np.float32]
+    ) -> list[Inspection]:
+        """The photos' scores, verdicts and heatmaps from their `patch_distances`."""
         scores = image_scores(distances, ready.bank.grid, self.settings.context_cells)
         threshold = ready.bank.threshold
+        # One of the good photos themselves gets the score it had held out, as calibrated:
+        # against a bank holding its own patches, the coreset's picks sit at distance 0 beside
+        # the patches it dropped, a pattern no other photo has.
+        held_out = ready.held_out
         results = []
         for photo, patch_distances, score in zip(photos, distances, scores, strict=True):
-            # One of the good photos themselves gets the score it had held out, as calibrated:
-            # against a bank holding its own patches, the coreset's picks sit at distance 0
-            # beside the patches it dropped, a pattern no other photo has.
-            score = ready.held_out.get(photo.digest, score)
+            score = held_out.get(photo.digest, score)
             heat = heatmap(patch_distances, ready.bank.grid, self.extractor.input_size)
             verdict = Verdict.SUSPECT if score > threshold else Verdict.OK
             results.append(
@@ -145,14 +161,9 @@ class Inspector:
             )
         return results
 
-    def prepare(
+    def _prepare(
         self, photo: Photo, formats: Collection[str] | None = None
     ) -> npt.NDArray[np.uint8]:
-        """A photo's pixels as the patch extractor takes them (squashed to its input size).
-
-        Raises:
-            ImageDecodeError: not a decodable image (of `formats`, when given).
-        """
         preprocessing = self.extractor.preprocessing
         return preprocessing.load(photo.data, max_pixels=self.max_pixels, formats=formats).pixels
 

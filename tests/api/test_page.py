@@ -58,23 +58,28 @@ def free_port() -> int:
 
 @pytest.fixture
 def live_server(api_settings: Settings) -> Iterator[str]:
-    yield from serve(api_settings)
+    with serving(api_settings) as url:
+        yield url
 
 
-def serve(settings: Settings) -> Iterator[str]:
+@contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """A live uvicorn server on `settings` in a thread: its URL; stopped on the way out."""
     port = free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def test_live_uvicorn_serves_the_api(live_server: str) -> None:
@@ -91,12 +96,7 @@ def test_live_uvicorn_serves_the_api(live_server: str) -> None:
 
 @pytest.mark.slow  # drives chromium
 def test_search_page_in_a_browser(live_server: str, tmp_path: Path) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if CHROMIUM is None:
-        pytest.skip("no chromium on this machine (scripts/test.sh installs Debian's)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
+    with browser_page() as page:
         images: list[Any] = []
         page.on(
             "response", lambda response: images.append(response) if IMAGES in response.url else None
@@ -168,30 +168,18 @@ def test_search_page_in_a_browser(live_server: str, tmp_path: Path) -> None:
         page.set_input_files("#photo", str(not_image))
         page.wait_for_selector("#status.error")
         assert "Search failed" in page.locator("#status").inner_text()
-        browser.close()
 
 
 def test_the_page_says_when_there_is_no_close_match(api_settings: Settings) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if CHROMIUM is None:
-        pytest.skip("no chromium on this machine (scripts/test.sh installs Debian's)")
     strict = api_settings.model_copy(update={"search": SearchSettings(confident_score=0.99)})
-    server = serve(strict)
-    url = next(server)
-    try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page()
-            page.goto(url)
-            page.set_input_files("#photo", str(QUERIES / "Banana.jpg"))
-            page.wait_for_selector(".card")
-            heading = page.locator("#results-title").inner_text()
-            assert heading == "No close match; here are the nearest"
-            assert "uncertain" in (page.locator("#results").get_attribute("class") or "")
-            assert page.locator(".card .title").first.inner_text() == "Banana"
-            browser.close()
-    finally:
-        next(server, None)
+    with serving(strict) as url, browser_page() as page:
+        page.goto(url)
+        page.set_input_files("#photo", str(QUERIES / "Banana.jpg"))
+        page.wait_for_selector(".card")
+        heading = page.locator("#results-title").inner_text()
+        assert heading == "No close match; here are the nearest"
+        assert "uncertain" in (page.locator("#results").get_attribute("class") or "")
+        assert page.locator(".card .title").first.inner_text() == "Banana"
 
 
 def test_words_likes_and_photos_with_words_in_a_browser(live_server: str) -> None:
@@ -225,34 +213,29 @@ def test_words_likes_and_photos_with_words_in_a_browser(live_server: str) -> Non
 
 def test_the_viewer_shows_a_products_photo_warnings(tmp_path: Path) -> None:
     home, _ = build_hygiene_catalog(tmp_path)
-    server = serve(Settings(home=home))
-    url = next(server)
-    try:
-        with browser_page() as page:
-            page.goto(url)
-            page.fill("#words", "BLUR")
-            page.click("#words-form button")
-            page.wait_for_function(
-                "() => document.querySelector('.card .title')?.textContent === 'title of BLUR'"
-            )
-            page.locator(".card .zoom").first.click()
-            page.wait_for_selector("#viewer-warnings li")
-            assert page.locator("#viewer-warnings li").all_inner_texts() == [
-                "This photo: fail (blurred)"
-            ]
-            page.keyboard.press("Escape")
-            page.wait_for_function("() => !document.getElementById('viewer').open")
+    with serving(Settings(home=home)) as url, browser_page() as page:
+        page.goto(url)
+        open_first_picture(page, words="BLUR", title="title of BLUR")
+        page.wait_for_selector("#viewer-warnings li")
+        assert page.locator("#viewer-warnings li").all_inner_texts() == [
+            "This photo: fail (blurred)"
+        ]
+        page.keyboard.press("Escape")
+        page.wait_for_function("() => !document.getElementById('viewer').open")
 
-            # A clean product's photo shows none.
-            page.fill("#words", "P2")
-            page.click("#words-form button")
-            page.wait_for_function(
-                "() => document.querySelector('.card .title')?.textContent === 'title of P2'"
-            )
-            page.locator(".card .zoom").first.click()
-            page.wait_for_selector("#viewer[open]")
-            page.wait_for_load_state("networkidle")
-            assert page.locator("#viewer-warnings").is_hidden()
-            assert page.locator("#viewer-warnings li").count() == 0
-    finally:
-        next(server, None)
+        # A clean product's photo shows none.
+        open_first_picture(page, words="P2", title="title of P2")
+        page.wait_for_load_state("networkidle")
+        assert page.locator("#viewer-warnings").is_hidden()
+        assert page.locator("#viewer-warnings li").count() == 0
+
+
+def open_first_picture(page: Any, *, words: str, title: str) -> None:
+    """Search for `words`, wait for `title` to come first and open its picture."""
+    page.fill("#words", words)
+    page.click("#words-form button")
+    page.wait_for_function(
+        "title => document.querySelector('.card .title')?.textContent === title", arg=title
+    )
+    page.locator(".card .zoom").first.click()
+    page.wait_for_selector("#viewer[open]")
